@@ -1,0 +1,91 @@
+"""Attribution maps drawn over the series they explain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ._arrays import as_time_by_feature
+
+
+def plot_attribution(
+    series: object,
+    attribution: object,
+    ax: Axes | None = None,
+    title: str | None = None,
+    feature_names: Sequence[str] | None = None,
+    channels_last: bool = True,
+    cmap: str = "Reds",
+) -> Axes:
+    """Draw each feature of one series as a line in its own band, over a heat map of
+    its attribution (one band per feature, darker = more relevant).
+
+    ``series`` is ``(T,)`` or ``(T, F)`` (``(F, T)`` with ``channels_last=False``);
+    ``attribution`` the same shape, or ``(T, 1)`` to shade all bands alike.
+
+    >>> import numpy as np
+    >>> ax = plot_attribution(np.sin(np.arange(50) / 5), np.linspace(0, 1, 50))
+    >>> len(ax.lines)
+    1
+    """
+    x = as_time_by_feature(series, "series", channels_last)
+    a = as_time_by_feature(attribution, "attribution", channels_last)
+    if a.shape[0] != x.shape[0] or a.shape[1] not in (1, x.shape[1]):
+        raise ValueError(f"`attribution` has shape {a.shape}, not compatible with the series {x.shape}.")
+    a = np.broadcast_to(a, x.shape)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * x.shape[1]))
+    n_time, n_feat = x.shape
+    vmax = float(np.abs(a).max()) or 1.0
+    # row 0 of the image is the top band: feature 0 is drawn at the top
+    ax.imshow(
+        a.T, aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax, alpha=0.75,
+        extent=(-0.5, n_time - 0.5, 0.0, float(n_feat)), interpolation="nearest",
+    )
+    names = list(feature_names) if feature_names is not None else [f"feature {j}" for j in range(n_feat)]
+    for j in range(n_feat):
+        col = x[:, j]
+        span = float(col.max() - col.min()) or 1.0
+        band_bottom = n_feat - 1 - j
+        ax.plot(np.arange(n_time), band_bottom + 0.1 + 0.8 * (col - col.min()) / span, color="k", lw=1)
+    ax.set_yticks(np.arange(n_feat) + 0.5, names[::-1])
+    ax.set_xlim(-0.5, n_time - 0.5)
+    ax.set_ylim(0, n_feat)
+    ax.set_xlabel("time step")
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
+    return ax
+
+
+def plot_attribution_comparison(
+    series: object,
+    attributions: Mapping[str, object],
+    saliency: object | None = None,
+    feature_names: Sequence[str] | None = None,
+    channels_last: bool = True,
+    suptitle: str | None = None,
+) -> Figure:
+    """One row per method (and a first row with the true saliency, if given), all
+    over the same series, sharing the time axis."""
+    rows: list[tuple[str, object]] = []
+    if saliency is not None:
+        rows.append(("true saliency", saliency))
+    rows.extend(attributions.items())
+    if not rows:
+        raise ValueError("`attributions` is empty; pass at least one method's map.")
+    n_feat = as_time_by_feature(series, "series", channels_last).shape[1]
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(8, (0.9 + 0.55 * n_feat) * len(rows)), sharex=True, squeeze=False
+    )
+    for ax, (name, attr) in zip(axes[:, 0], rows):
+        plot_attribution(series, attr, ax=ax, title=name, feature_names=feature_names, channels_last=channels_last)
+        ax.set_xlabel("")
+    axes[-1, 0].set_xlabel("time step")
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
