@@ -17,8 +17,7 @@ SHIPPED = {
     "ItalyPowerDemand": "load_italy_power_demand",
     "BasicMotions": "load_basic_motions",
     "ArrowHead": "load_arrow_head",
-    "OSULeaf": "load_osuleaf",
-    "ACSF1": "load_acsf1",
+    "JapaneseVowels": "load_japanese_vowels",
 }
 
 
