@@ -17,7 +17,6 @@ SHIPPED = {
     "ItalyPowerDemand": "load_italy_power_demand",
     "BasicMotions": "load_basic_motions",
     "ArrowHead": "load_arrow_head",
-    "JapaneseVowels": "load_japanese_vowels",
 }
 
 
