@@ -9,8 +9,6 @@ loop over examples.
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import Tensor
 
@@ -18,7 +16,7 @@ from ._compat import TargetType
 
 #: ``None``, a tuple shared by every example, or a ``(B,)``/``(B, k)`` long tensor
 #: of per-example indices.
-Target = Union[None, tuple[int, ...], Tensor]
+Target = tuple[int, ...] | Tensor | None
 
 
 def normalize_target(target: TargetType, batch_size: int, name: str = "target") -> Target:
@@ -87,7 +85,9 @@ def select_target(output: Tensor, target: Target, name: str = "target") -> Tenso
         idx = target.to(output.device)
         if idx.dim() == 1:
             idx = idx[:, None]
-        _check_index_range(output.shape[1:], tuple(int(v) for v in idx.amax(0)), name, tuple(int(v) for v in idx.amin(0)))
+        _check_index_range(
+            output.shape[1:], tuple(int(v) for v in idx.amax(0)), name, tuple(int(v) for v in idx.amin(0))
+        )
         rows = torch.arange(idx.shape[0], device=output.device)
         selected = output[(rows, *idx.unbind(1))]
     if output.dim() == 0 or selected.numel() != n:
@@ -115,9 +115,7 @@ def _check_index_range(
     low = high if low is None else low
     for d, (lo, hi) in enumerate(zip(low, high)):
         if hi >= dims[d] or lo < -dims[d]:
-            raise ValueError(
-                f"`{name}` index out of range for output dim {d + 1} of size {dims[d]}."
-            )
+            raise ValueError(f"`{name}` index out of range for output dim {d + 1} of size {dims[d]}.")
 
 
 def _describe(target: Target) -> str:

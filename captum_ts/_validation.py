@@ -47,8 +47,7 @@ def check_inputs(inputs: tuple[Tensor, ...], name: str = "inputs", *, min_dim: i
             batch = x.shape[0]
         elif x.shape[0] != batch:
             raise ValueError(
-                f"`{name}` tensors disagree on the batch size (dim 0): "
-                f"{[int(t.shape[0]) for t in inputs]}."
+                f"`{name}` tensors disagree on the batch size (dim 0): {[int(t.shape[0]) for t in inputs]}."
             )
     assert batch is not None
     return int(batch)
@@ -77,8 +76,6 @@ def per_input(value: object, n_inputs: int, name: str) -> tuple:
     """Broadcast a scalar option to one value per input tensor, or check a tuple's length."""
     if isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != n_inputs:
-            raise ValueError(
-                f"`{name}` has {len(value)} entries but there are {n_inputs} input tensors."
-            )
+            raise ValueError(f"`{name}` has {len(value)} entries but there are {n_inputs} input tensors.")
         return tuple(value)
     return (value,) * n_inputs

@@ -10,7 +10,9 @@ from pathlib import Path
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m captum_ts", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="train small models on built-in data, explain them, write figures + report")
+    demo = sub.add_parser(
+        "demo", help="train small models on built-in data, explain them, write figures + report"
+    )
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out/)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="smaller data and fewer epochs")

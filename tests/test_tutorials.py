@@ -21,5 +21,7 @@ def _runner():
 def test_tutorial_runs(path):
     pytest.importorskip("nbclient")
     nb = _runner().execute(path, save=False)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
+    ]
     assert not errors

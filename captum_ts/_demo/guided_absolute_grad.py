@@ -26,12 +26,14 @@ def run(ctx: DemoContext) -> str:
     maps = {
         "Guided AbsoluteGrad": GuidedAbsoluteGrad(model).attribute(x, target=y, generator=gen),
         "Saliency (abs)": Saliency(model).attribute(x, target=y, abs=True),
-        "SmoothGrad": NoiseTunnel(Saliency(model)).attribute(
-            x, target=y, nt_type="smoothgrad", nt_samples=20, stdevs=0.15, abs=False
-        ).abs(),
+        "SmoothGrad": NoiseTunnel(Saliency(model))
+        .attribute(x, target=y, nt_type="smoothgrad", nt_samples=20, stdevs=0.15, abs=False)
+        .abs(),
     }
     fig = plot_attribution_comparison(
-        x[0], {k: v[0] for k, v in maps.items()}, saliency=truth[0],
+        x[0],
+        {k: v[0] for k, v in maps.items()},
+        saliency=truth[0],
         suptitle=f"class {int(y[0])}: the bump in feature 0 carries the label",
     )
     name = ctx.save(fig, "guided_absolute_grad")

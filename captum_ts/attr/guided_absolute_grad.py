@@ -83,7 +83,7 @@ class GuidedAbsoluteGrad(GradientAttribution):
         guide_quantile: float = 0.85,
         reduce_features: bool = False,
         normalize: bool = True,
-        feature_dim: int | None | tuple[int | None, ...] = -1,
+        feature_dim: int | tuple[int | None, ...] | None = -1,
         generator: torch.Generator | None = None,
     ) -> TensorOrTupleOfTensorsGeneric:
         r"""Attribute the target output to every input element.
@@ -136,8 +136,15 @@ class GuidedAbsoluteGrad(GradientAttribution):
         tgt = normalize_target(target, batch)
 
         stats = _run_noise(
-            self.gradient_func, self.forward_func, xs, tgt, additional_forward_args,
-            nt_samples, nt_samples_batch_size, spreads, generator,
+            self.gradient_func,
+            self.forward_func,
+            xs,
+            tgt,
+            additional_forward_args,
+            nt_samples,
+            nt_samples_batch_size,
+            spreads,
+            generator,
         )
         maps = []
         for (abs_sum, var), fdim in zip(stats, fdims):
@@ -194,10 +201,14 @@ def _run_noise(
     n_chunk = per_example_chunk(n_samples, batch, repeats_per_chunk=chunk_size)
     for start, stop in chunks(n_samples, n_chunk):
         n = stop - start
+        eps = normal_draws(
+            n, [tuple(x.shape) for x in xs], generator=generator, device=xs[0].device, dtype=xs[0].dtype
+        )
         noisy = []
-        for x, sigma in zip(xs, sigmas):
-            eps = normal_draws(n, tuple(x.shape), generator=generator, device=x.device, dtype=x.dtype)
-            rows = x.unsqueeze(1) + sigma.unsqueeze(1) * eps.transpose(0, 1)  # (B, n, ...)
+        for x, sigma, e in zip(xs, sigmas, eps):
+            rows = x.unsqueeze(1) + sigma.unsqueeze(1) * e.to(x.device, x.dtype).transpose(
+                0, 1
+            )  # (B, n, ...)
             noisy.append(rows.reshape(batch * n, *x.shape[1:]))
         grads = gradient_func(
             forward_func,
@@ -221,18 +232,10 @@ def _run_noise(
 def _guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
     """Weight 1 where the variance exceeds its ``p``-quantile (per example and
     feature, over the remaining axes), the variance itself elsewhere."""
-    if feature_axis is None:
-        flat = var.flatten(1).unsqueeze(1)  # (B, 1, L)
-    else:
-        flat = var.movedim(feature_axis, 1).flatten(2)  # (B, F, L)
-    q = _quantile_last(flat, p)  # (B, F or 1, 1)
-    if feature_axis is None:
-        q = q.view(-1, *([1] * (var.dim() - 1)))
-    else:
-        shape = [1] * var.dim()
-        shape[0], shape[feature_axis] = var.shape[0], var.shape[feature_axis]
-        q = q.reshape(shape)
-    return torch.where(var > q, torch.ones_like(var), var)
+    v = var.unsqueeze(1) if feature_axis is None else var.movedim(feature_axis, 1)  # (B, F, ...)
+    q = _quantile_last(v.flatten(2), p).view(*v.shape[:2], *([1] * (v.dim() - 2)))
+    guided = torch.where(v > q, torch.ones_like(v), v)
+    return guided.squeeze(1) if feature_axis is None else guided.movedim(1, feature_axis)
 
 
 def _quantile_last(x: Tensor, p: float) -> Tensor:

@@ -37,7 +37,12 @@ def bumps(
     >>> data.inputs.shape, data.labels.shape, int(data.saliency[0].sum())
     (torch.Size([8, 32, 3]), torch.Size([8]), 8)
     """
-    for value, name in ((n_samples, "n_samples"), (length, "length"), (n_features, "n_features"), (width, "width")):
+    for value, name in (
+        (n_samples, "n_samples"),
+        (length, "length"),
+        (n_features, "n_features"),
+        (width, "width"),
+    ):
         check_positive_int(value, name)
     if width > length:
         raise ValueError(f"`width` ({width}) must not exceed `length` ({length}).")

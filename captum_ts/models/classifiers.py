@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -54,7 +53,9 @@ class GRUClassifier(nn.Module):
     torch.Size([4, 50, 2])
     """
 
-    def __init__(self, n_features: int, n_classes: int, hidden_size: int = 32, per_step: bool = False) -> None:
+    def __init__(
+        self, n_features: int, n_classes: int, hidden_size: int = 32, per_step: bool = False
+    ) -> None:
         super().__init__()
         self.per_step = per_step
         self.rnn = nn.GRU(n_features, hidden_size, batch_first=True)

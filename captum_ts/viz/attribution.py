@@ -43,8 +43,14 @@ def plot_attribution(
     vmax = float(np.abs(a).max()) or 1.0
     # row 0 of the image is the top band: feature 0 is drawn at the top
     ax.imshow(
-        a.T, aspect="auto", cmap=cmap, vmin=0.0, vmax=vmax, alpha=0.75,
-        extent=(-0.5, n_time - 0.5, 0.0, float(n_feat)), interpolation="nearest",
+        a.T,
+        aspect="auto",
+        cmap=cmap,
+        vmin=0.0,
+        vmax=vmax,
+        alpha=0.75,
+        extent=(-0.5, n_time - 0.5, 0.0, float(n_feat)),
+        interpolation="nearest",
     )
     names = list(feature_names) if feature_names is not None else [f"feature {j}" for j in range(n_feat)]
     for j in range(n_feat):
@@ -82,7 +88,9 @@ def plot_attribution_comparison(
         len(rows), 1, figsize=(8, (0.9 + 0.55 * n_feat) * len(rows)), sharex=True, squeeze=False
     )
     for ax, (name, attr) in zip(axes[:, 0], rows):
-        plot_attribution(series, attr, ax=ax, title=name, feature_names=feature_names, channels_last=channels_last)
+        plot_attribution(
+            series, attr, ax=ax, title=name, feature_names=feature_names, channels_last=channels_last
+        )
         ax.set_xlabel("")
     axes[-1, 0].set_xlabel("time step")
     if suptitle:
