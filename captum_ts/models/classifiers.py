@@ -11,6 +11,7 @@ class CNN1dClassifier(nn.Module):
 
     Inputs are channel-last ``(B, T, F)``; pass ``channels_last=False`` for ``(B, F, T)``.
 
+    >>> import torch
     >>> CNN1dClassifier(3, 2)(torch.zeros(4, 50, 3)).shape
     torch.Size([4, 2])
     """
@@ -49,6 +50,7 @@ class GRUClassifier(nn.Module):
     """A batch-first GRU whose last hidden state (or every step with ``per_step=True``)
     feeds a linear head.
 
+    >>> import torch
     >>> GRUClassifier(3, 2, per_step=True)(torch.zeros(4, 50, 3)).shape
     torch.Size([4, 50, 2])
     """
