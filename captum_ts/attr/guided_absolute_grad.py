@@ -186,7 +186,8 @@ def _run_noise(
 
     Mean and variance are merged chunk by chunk (Chan et al.), so memory holds one
     chunk of gradients and three input-sized accumulators, and the statistics do
-    not suffer the cancellation of the sum-of-squares formula.
+    not suffer the cancellation of the sum-of-squares formula. A variance at the
+    rounding level of the mean is set to exactly zero.
     """
     batch = xs[0].shape[0]
     xs = tuple(x.detach() for x in xs)
@@ -226,7 +227,13 @@ def _run_noise(
             mean[i] += delta * (n / total)
         seen = total
     var_scale = 1.0 / (n_samples - 1) if n_samples > 1 else 0.0
-    return [(a, v * var_scale) for a, v in zip(abs_sum, m2)]
+    out = []
+    for a, mu, v in zip(abs_sum, mean, m2):
+        var = v * var_scale
+        # identical gradients (a linear model) leave rounding-level variance: count it as zero
+        floor = (n_samples * torch.finfo(var.dtype).eps * mu.abs()).square()
+        out.append((a, torch.where(var <= floor, torch.zeros_like(var), var)))
+    return out
 
 
 def _guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
