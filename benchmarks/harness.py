@@ -8,6 +8,9 @@ on a GPU, the profiler's memory events on CPU.
 
 from __future__ import annotations
 
+import ctypes
+import gc
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -32,7 +35,12 @@ def compare(
 
 
 def peak_memory(fn: Callable[[], object], device: str = "cpu") -> int:
-    """Peak bytes allocated by torch while ``fn`` runs (CPU: profiler memory events)."""
+    """Peak bytes ``fn`` needs on top of what is already allocated.
+
+    CUDA: the allocator's peak statistics. CPU: ``fn`` runs in a forked child that
+    resets the kernel's high-water mark (``/proc/self/clear_refs``) and reports the
+    growth of its resident set, so earlier calls and cached pages do not blur it.
+    """
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -40,18 +48,41 @@ def peak_memory(fn: Callable[[], object], device: str = "cpu") -> int:
         fn()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        _return_freed_memory_to_the_os()
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = _status_kib("VmRSS")
         fn()
-    current = peak = 0
-    events = sorted(
-        (e for e in prof.events() if getattr(e, "cpu_memory_usage", 0)), key=lambda e: e.time_range.start
-    )
-    for e in events:
-        current += e.cpu_memory_usage
-        peak = max(peak, current)
-    return peak
+        os.write(write, str((_status_kib("VmHWM") - base) * 1024).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        value = f.read()
+    os.waitpid(pid, 0)
+    return int(value)
+
+
+def _return_freed_memory_to_the_os() -> None:
+    """Make glibc serve large blocks by mmap (freed at once), so RSS tracks live memory."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD: fixed, no dynamic growth
+        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+    except OSError:  # not glibc: the numbers include allocator caching
+        pass
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def table(rows: list[list[object]], header: list[str]) -> str:

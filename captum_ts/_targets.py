@@ -56,10 +56,14 @@ def normalize_target(target: TargetType, batch_size: int, name: str = "target") 
     raise TypeError(f"`{name}` has unsupported type {type(target).__name__}.")
 
 
-def expand_target(target: Target, n: int) -> Target:
-    """Repeat per-example targets ``n`` times, sample-major (``repeat_interleave``)."""
+def expand_target(target: Target, n: int, interleave: bool = True) -> Target:
+    """Repeat per-example targets ``n`` times: sample-major (``repeat_interleave``, as
+    Captum's NoiseTunnel and metrics order rows) or, with ``interleave=False``,
+    copy-major (the whole batch ``n`` times, as Captum's IG orders rows)."""
     if isinstance(target, Tensor) and n > 1:
-        return target.repeat_interleave(n, dim=0)
+        if interleave:
+            return target.repeat_interleave(n, dim=0)
+        return target.repeat(n, *([1] * (target.dim() - 1)))
     return target
 
 

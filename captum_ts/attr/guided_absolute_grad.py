@@ -201,29 +201,31 @@ def _run_noise(
     seen = 0
     n_chunk = per_example_chunk(n_samples, batch, repeats_per_chunk=chunk_size)
     for start, stop in chunks(n_samples, n_chunk):
+        # rows are copy-major: row k*B + b is the k-th noisy copy of example b
         n = stop - start
         eps = normal_draws(
             n, [tuple(x.shape) for x in xs], generator=generator, device=xs[0].device, dtype=xs[0].dtype
         )
-        noisy = []
-        for x, sigma, e in zip(xs, sigmas, eps):
-            rows = x.unsqueeze(1) + sigma.unsqueeze(1) * e.to(x.device, x.dtype).transpose(
-                0, 1
-            )  # (B, n, ...)
-            noisy.append(rows.reshape(batch * n, *x.shape[1:]))
+        noisy = tuple(
+            (x + sigma * e.to(x.device, x.dtype)).reshape(n * batch, *x.shape[1:])
+            for x, sigma, e in zip(xs, sigmas, eps)
+        )
         grads = gradient_func(
             forward_func,
-            tuple(noisy),
-            expand_target(target, n),
-            expand_additional_forward_args(additional_forward_args, n),
+            noisy,
+            expand_target(target, n, interleave=False),
+            expand_additional_forward_args(additional_forward_args, n, interleave=False),
         )
         total = seen + n
         for i, g in enumerate(grads):
-            g = g.detach().reshape(batch, n, *xs[i].shape[1:])
-            abs_sum[i] += g.abs().sum(1)
-            chunk_mean = g.mean(1)
+            g = g.detach().view(n, batch, *xs[i].shape[1:])
+            abs_sum[i] += torch.linalg.vector_norm(g, ord=1, dim=0)
+            chunk_var, chunk_mean = torch.var_mean(g, dim=0, correction=0)
+            if seen == 0:
+                mean[i], m2[i] = chunk_mean, chunk_var * n
+                continue
             delta = chunk_mean - mean[i]
-            m2[i] += (g - chunk_mean.unsqueeze(1)).square().sum(1) + delta.square() * (seen * n / total)
+            m2[i] += chunk_var * n + delta.square() * (seen * n / total)
             mean[i] += delta * (n / total)
         seen = total
     var_scale = 1.0 / (n_samples - 1) if n_samples > 1 else 0.0

@@ -81,7 +81,9 @@ def test_linear_guided_is_degenerate_and_returns_ones():
     model = Linear((10, 3))
     attr = GuidedAbsoluteGrad(model).attribute(torch.randn(3, 10, 3), target=0, generator=gen())
     assert torch.equal(attr, torch.ones_like(attr))
-    raw = GuidedAbsoluteGrad(model).attribute(torch.randn(3, 10, 3), target=0, normalize=False, generator=gen())
+    raw = GuidedAbsoluteGrad(model).attribute(
+        torch.randn(3, 10, 3), target=0, normalize=False, generator=gen()
+    )
     assert torch.equal(raw, torch.zeros_like(raw))
 
 
@@ -230,12 +232,20 @@ def test_tuple_inputs_with_additional_forward_args():
     scale = torch.tensor([1.0, -2.0, 0.5, 3.0])
     gag = GuidedAbsoluteGrad(model)
     a1, a2 = gag.attribute(
-        (x1, x2), target=[0, 1, 2, 0], additional_forward_args=(scale,), nt_samples=6,
-        nt_samples_batch_size=4, guide_quantile=0, normalize=False, generator=gen(),
+        (x1, x2),
+        target=[0, 1, 2, 0],
+        additional_forward_args=(scale,),
+        nt_samples=6,
+        nt_samples_batch_size=4,
+        guide_quantile=0,
+        normalize=False,
+        generator=gen(),
     )
     assert a1.shape == x1.shape and a2.shape == x2.shape
     # oracle with explicit per-row expansion
-    e1, e2 = normal_draws(6, [tuple(x1.shape), tuple(x2.shape)], generator=gen(), device=x1.device, dtype=x1.dtype)
+    e1, e2 = normal_draws(
+        6, [tuple(x1.shape), tuple(x2.shape)], generator=gen(), device=x1.device, dtype=x1.dtype
+    )
     s1 = 0.15 * (x1.flatten(1).amax(1) - x1.flatten(1).amin(1)).view(-1, 1, 1)
     s2 = 0.15 * (x2.amax(1) - x2.amin(1)).view(-1, 1)
     r1, r2 = torch.zeros_like(x1), torch.zeros_like(x2)
