@@ -1,0 +1,501 @@
+"""Sequence Dreaming: activation maximisation for time-series models.
+
+Schlegel, Keim and Sutter, *Finding the DeepDream for Time Series: Activation
+Maximization for Univariate Time Series*, TempXAI @ ECML-PKDD 2024,
+arXiv:2408.10628.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from captum.attr import GradientAttribution, LayerAttribution
+from captum.log import log_usage
+from torch import Tensor, nn
+
+from .._batching import chunks
+from .._compat import (
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+    _format_additional_forward_args,
+    _format_output,
+    _format_tensor_into_tuples,
+    _is_tuple,
+)
+from .._noise import normal_draws
+from .._state import find_module, frozen_model
+from .._targets import Target, normalize_target, select_target
+from .._validation import check_inputs, check_nonnegative_float, check_positive_int, per_input
+from .regularizers import (
+    LossTerm,
+    Projection,
+    default_regularizers,
+    from_channels_by_time,
+    to_channels_by_time,
+)
+
+__all__ = ["SequenceDreaming", "random_starts"]
+
+OUTPUT_OBJECTIVES = ("logit", "probability", "border")
+LAYER_OBJECTIVES = ("neuron", "channel")
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+NeuronSelector = int | tuple[int, ...] | list | Tensor | Callable[..., Tensor]
+
+
+def random_starts(
+    n: int,
+    shape: Sequence[int],
+    scale: float = 0.1,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """``n`` Gaussian start sequences ``N(0, scale**2)`` of shape ``(n, *shape)``.
+
+    The ``k``-th start does not depend on ``n``: drawing 8 starts gives the first
+    8 of 32 drawn with the same seed.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> random_starts(4, (50, 1), generator=g).shape
+    torch.Size([4, 50, 1])
+    """
+    check_positive_int(n, "n")
+    scale = check_nonnegative_float(scale, "scale")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    return scale * normal_draws(n, [tuple(shape)], generator=generator, device=dev, dtype=dtype)[0]
+
+
+class SequenceDreaming(LayerAttribution, GradientAttribution):
+    r"""Sequence Dreaming: the input a model responds to most, found by gradient
+    ascent on the input with the model frozen.
+
+    Starting from ``inputs`` (noise, zeros or real series), it maximises
+
+    .. math::
+        J(x) = S(x) - \sum_i R_i(x)
+
+    where :math:`S` is a class logit, a class probability, a "border" score
+    :math:`-(p_c(x) - \tau)^2` that drives the class probability to
+    :math:`\tau`, or (with ``layer``) a neuron or channel activation, and the
+    :math:`R_i` are the loss-term regularisers. Projection regularisers
+    (blur, smoothing, clipping) replace the sequence by its projection every few
+    steps. See :mod:`captum_ts.attr.regularizers`.
+
+    Every row of the batch is optimised on its own: the objective is summed over
+    the batch, so each row receives its own gradient, Adam and SGD update element
+    by element, and every regulariser works row by row. Dreaming ``K`` classes
+    times ``R`` restarts in one batch gives the same sequences as ``K * R``
+    separate runs, only faster. This holds for models whose rows do not interact
+    (call ``model.eval()`` for batch norm and dropout).
+
+    The result is not an attribution of an existing input: it is a new input, so
+    Captum's attribution metrics (infidelity, sensitivity) do not apply to it.
+
+    Args:
+        forward_func (Callable): the model or any function returning its output.
+        layer (torch.nn.Module, optional): a submodule of the model whose output the
+            ``"neuron"`` / ``"channel"`` objectives read, through a forward hook.
+        device_ids (list[int], optional): as in Captum's layer methods; unused
+            here, accepted for compatibility.
+
+    Examples::
+
+        >>> import torch
+        >>> from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+        >>> from captum_ts.models import CNN1dClassifier
+        >>> model = CNN1dClassifier(1, 3).eval()
+        >>> starts = random_starts(6, (40, 1), generator=torch.Generator().manual_seed(0))
+        >>> targets = torch.arange(3).repeat_interleave(2)  # 3 classes x 2 restarts
+        >>> dreams, scores = SequenceDreaming(model).attribute(
+        ...     starts, target=targets, steps=20, return_trajectory=True)
+        >>> dreams.shape, scores.shape
+        (torch.Size([6, 40, 1]), torch.Size([20, 6]))
+    """
+
+    random_starts = staticmethod(random_starts)
+
+    def __init__(
+        self, forward_func: Callable, layer: nn.Module | None = None, device_ids: list[int] | None = None
+    ) -> None:
+        LayerAttribution.__init__(self, forward_func, layer, device_ids)  # type: ignore[arg-type]
+        GradientAttribution.__init__(self, forward_func)
+        if layer is not None:
+            if not isinstance(layer, nn.Module):
+                raise TypeError(f"`layer` must be a torch.nn.Module, got {type(layer).__name__}.")
+            module = find_module(forward_func)
+            if module is not None and not any(m is layer for m in module.modules()):
+                raise ValueError(
+                    "`layer` is not a submodule of the model; pass one of `model.modules()`, "
+                    "e.g. `model.features[0]`."
+                )
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: object = None,
+        objective: str | None = None,
+        border_probability: float = 0.5,
+        neuron_selector: NeuronSelector | None = None,
+        regularizers: Sequence[LossTerm | Projection] | None = None,
+        optimizer: str | Callable[..., torch.optim.Optimizer] = "adam",
+        lr: float = 0.01,
+        steps: int = 1000,
+        optimizer_kwargs: dict | None = None,
+        time_dim: int | tuple[int, ...] = 1,
+        start_noise: float = 0.0,
+        internal_batch_size: int | None = None,
+        return_trajectory: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
+        r"""Dream one sequence per row of ``inputs``.
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): the start sequences, batch first:
+                noise (:func:`random_starts`), zeros, or real series (for border
+                dreams). They are copied, never modified; the output has their shape.
+            target (int, tuple, Tensor or list, optional): Captum's target for the
+                output objectives: a class index, or one per row (a list or a
+                ``(B,)`` tensor) to dream several classes in one batch; ``(h, c)``
+                for ``(B, H, C)`` outputs. Unused by the layer objectives.
+            additional_forward_args (Any, optional): extra arguments passed to the
+                model after the inputs.
+            objective (str, optional): what to maximise.
+
+                * ``"logit"`` (default without ``layer``): the selected output;
+                * ``"probability"``: its softmax over the last output axis (a
+                  sigmoid for single-logit outputs);
+                * ``"border"``: :math:`-(p_c(x) - \tau)^2`, which drives the class
+                  probability to ``border_probability``: a sequence on the decision
+                  border, best started from a real sample;
+                * ``"channel"`` (default with ``layer``): the mean over time (all axes
+                  after dim 1) of channel ``neuron_selector`` of the layer output;
+                * ``"neuron"``: one element of the layer output picked by
+                  ``neuron_selector``.
+            border_probability (float): :math:`\tau` in ``(0, 1)`` for ``"border"``.
+            neuron_selector (int, tuple, list, Tensor or Callable, optional): for the
+                layer objectives, Captum-style: an index (``"channel"``) or an index
+                tuple after the batch axis (``"neuron"``), shared by all rows or one
+                per row (a list or tensor, with ``target``'s rules); or a callable
+                taking the layer output and returning one value per row ``(B,)``.
+                A tuple layer output (e.g. an ``nn.GRU``) is read through its first
+                tensor, except by a callable, which gets the whole output.
+            regularizers (sequence, optional): loss terms and projections
+                (:mod:`captum_ts.attr.regularizers`). ``None`` uses
+                :func:`~captum_ts.attr.regularizers.default_regularizers`
+                (L2 1e-3, TV 1e-2, Gaussian blur sigma 1 every 10 steps, exponential
+                smoothing alpha 0.3 every 10 steps); ``()`` none at all.
+                Projections run in the given order after the due steps.
+            optimizer (str or Callable): ``"adam"`` (default) or ``"sgd"`` (plain
+                gradient ascent unless ``optimizer_kwargs`` add momentum), or a
+                ``torch.optim`` class / factory called as ``optimizer(params, lr=lr,
+                **optimizer_kwargs)``. Elementwise optimisers keep rows independent.
+            lr (float): step size (> 0).
+            steps (int): number of optimisation steps (>= 1).
+            optimizer_kwargs (dict, optional): extra arguments for the optimiser,
+                e.g. ``{"betas": (0.9, 0.99)}`` or ``{"momentum": 0.9}``.
+            time_dim (int or tuple[int, ...]): the time axis of each input for the
+                regularisers: ``1`` for ``(B, T)`` and ``(B, T, F)`` (default), ``-1``
+                for ``(B, F, T)``.
+            start_noise (float): standard deviation of Gaussian noise added to the
+                starts (drawn from ``generator``), e.g. to turn copies of one real
+                series into distinct restarts. 0 (default) adds none.
+            internal_batch_size (int, optional): rows optimised together; ``None``
+                optimises the whole batch at once. The result does not depend on it.
+            return_trajectory (bool): also return the objective ``S`` (without the
+                penalties) after every step, shape ``(steps, B)``; its last row
+                belongs to the returned sequences.
+            generator (torch.Generator, optional): source of ``start_noise``, for
+                reproducible dreams.
+
+        Returns:
+            *Tensor* or *tuple[Tensor, ...]* of **dreamed sequences**, shaped like
+            ``inputs``, contiguous; with ``return_trajectory`` a pair
+            ``(sequences, trajectory)``.
+        """
+        is_tuple = _is_tuple(inputs)
+        xs = _format_tensor_into_tuples(inputs)
+        batch = check_inputs(xs)
+        objective = self._resolve_objective(objective)
+        check_positive_int(steps, "steps")
+        check_positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
+        lr = check_nonnegative_float(lr, "lr")
+        if lr <= 0:
+            raise ValueError(f"`lr` must be a positive number, got {lr}.")
+        tau = check_nonnegative_float(border_probability, "border_probability")
+        if not 0 < tau < 1:
+            raise ValueError(f"`border_probability` must lie in (0, 1), got {border_probability}.")
+        noise = check_nonnegative_float(start_noise, "start_noise")
+        make_optimizer = _optimizer_factory(optimizer, lr, optimizer_kwargs)
+        loss_terms, projections = _split_regularizers(regularizers)
+        time_dims = tuple(_time_axis(x, d) for x, d in zip(xs, per_input(time_dim, len(xs), "time_dim")))
+        if objective in LAYER_OBJECTIVES:
+            if neuron_selector is None:
+                raise ValueError(
+                    f"objective {objective!r} needs `neuron_selector`: a channel index, an index "
+                    "tuple, one per row, or a callable over the layer output."
+                )
+            selector = (
+                neuron_selector
+                if callable(neuron_selector)
+                else normalize_target(neuron_selector, batch, name="neuron_selector")
+            )
+            tgt: Target = None
+        else:
+            if neuron_selector is not None:
+                raise ValueError(
+                    f"`neuron_selector` is only used with a `layer`; objective is {objective!r}."
+                )
+            selector = None
+            tgt = normalize_target(target, batch)
+
+        starts = tuple(x.detach().clone() for x in xs)
+        if noise > 0:
+            draws = normal_draws(
+                batch,
+                [tuple(s.shape[1:]) for s in starts],
+                generator=generator,
+                device=xs[0].device,
+                dtype=xs[0].dtype,
+            )
+            starts = tuple(s + noise * d.to(s) for s, d in zip(starts, draws))
+        afa = _format_additional_forward_args(additional_forward_args)
+        problem = _Problem(
+            self.forward_func, self.layer, objective, tau, loss_terms, projections, time_dims, make_optimizer
+        )
+        dreams: list[tuple[Tensor, ...]] = []
+        scores: list[Tensor] = []
+        with frozen_model(self.forward_func):
+            for lo, hi in chunks(batch, internal_batch_size):
+                whole = lo == 0 and hi == batch
+                part = tuple(s[lo:hi] for s in starts)
+                seqs, traj = problem.solve(
+                    part,
+                    tgt if whole else _rows(tgt, lo, hi),
+                    selector if whole else _rows(selector, lo, hi),
+                    afa if whole else _rows_of_args(afa, batch, lo, hi),
+                    steps,
+                    return_trajectory,
+                )
+                dreams.append(seqs)
+                scores.append(traj)
+        out = tuple(torch.cat(parts).contiguous() for parts in zip(*dreams))
+        result = _format_output(is_tuple, out)
+        if return_trajectory:
+            return result, torch.cat(scores, dim=1)
+        return result
+
+    def _resolve_objective(self, objective: str | None) -> str:
+        if objective is None:
+            return "logit" if self.layer is None else "channel"
+        allowed = LAYER_OBJECTIVES if self.layer is not None else OUTPUT_OBJECTIVES
+        if objective not in OUTPUT_OBJECTIVES + LAYER_OBJECTIVES:
+            raise ValueError(
+                f"`objective` must be one of {OUTPUT_OBJECTIVES + LAYER_OBJECTIVES}, got {objective!r}."
+            )
+        if objective not in allowed:
+            how = "without a `layer`" if self.layer is None else "with a `layer`"
+            raise ValueError(f"`objective`={objective!r} cannot be used {how}; use one of {allowed}.")
+        return objective
+
+
+class _Problem:
+    """One dreaming set-up: the objective, the regularisers and the optimiser."""
+
+    def __init__(
+        self,
+        forward_func: Callable,
+        layer: nn.Module | None,
+        objective: str,
+        tau: float,
+        loss_terms: list[LossTerm],
+        projections: list[Projection],
+        time_dims: tuple[int, ...],
+        make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
+    ) -> None:
+        self.forward_func = forward_func
+        self.layer = layer
+        self.objective = objective
+        self.tau = tau
+        self.loss_terms = loss_terms
+        self.projections = projections
+        self.time_dims = time_dims
+        self.make_optimizer = make_optimizer
+
+    def solve(
+        self,
+        starts: tuple[Tensor, ...],
+        target: Target,
+        selector: object,
+        afa: tuple | None,
+        steps: int,
+        record: bool,
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
+        """Run the optimisation on one chunk of rows; return the sequences and the
+        ``(steps, rows)`` objective trajectory (empty unless ``record``)."""
+        leaves = [s.clone().requires_grad_(True) for s in starts]
+        opt = self.make_optimizer(leaves)
+        captured: list[object] = []
+        handle = None
+        if self.layer is not None:
+            handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        history: list[Tensor] = []
+        try:
+            for step in range(steps):
+                with torch.enable_grad():
+                    score = self.score(leaves, target, selector, afa, captured)
+                    total = score - self.penalty(leaves) if self.loss_terms else score
+                    if total.requires_grad:
+                        grads = torch.autograd.grad(
+                            total.sum(), leaves, allow_unused=True, materialize_grads=True
+                        )
+                    else:  # the objective does not depend on the inputs
+                        grads = tuple(torch.zeros_like(x) for x in leaves)
+                if record and step > 0:
+                    history.append(score.detach())
+                for leaf, grad in zip(leaves, grads):
+                    leaf.grad = grad.neg()  # optimisers minimise: descend on -J
+                opt.step()
+                self.project(leaves, step)
+            if record:
+                with torch.no_grad():
+                    history.append(self.score(leaves, target, selector, afa, captured).detach())
+        finally:
+            if handle is not None:
+                handle.remove()
+        seqs = tuple(leaf.detach() for leaf in leaves)
+        if not record:
+            return seqs, starts[0].new_zeros(0, starts[0].shape[0])
+        return seqs, torch.stack(history)
+
+    def score(
+        self, xs: list[Tensor], target: Target, selector: object, afa: tuple | None, captured: list
+    ) -> Tensor:
+        """The objective ``S`` per row, ``(B,)``."""
+        captured.clear()
+        output = self.forward_func(*xs, *afa) if afa is not None else self.forward_func(*xs)
+        if self.objective == "logit":
+            return select_target(output, target)
+        if self.objective == "probability":
+            return select_target(_probabilities(output), target)
+        if self.objective == "border":
+            return -(select_target(_probabilities(output), target) - self.tau).square()
+        if not captured:
+            raise ValueError("`layer` did not run during the forward pass; pick a layer the model calls.")
+        return _layer_score(captured[-1], self.objective, selector, xs[0].shape[0])
+
+    def penalty(self, xs: list[Tensor]) -> Tensor:
+        """Sum of the loss terms per row, ``(B,)``, over every input tensor."""
+        total = 0
+        for x, time_dim in zip(xs, self.time_dims):
+            view = to_channels_by_time(x, time_dim)
+            for term in self.loss_terms:
+                total = total + term.penalty(view)
+        return total  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def project(self, leaves: list[Tensor], step: int) -> None:
+        """Apply the projections due after ``step`` in place on the optimised leaves."""
+        due = [p for p in self.projections if p.due(step)]
+        if not due:
+            return
+        for leaf, time_dim in zip(leaves, self.time_dims):
+            view = to_channels_by_time(leaf, time_dim)
+            for proj in due:
+                view = proj.project(view)
+            leaf.copy_(from_channels_by_time(view, leaf.shape, time_dim))
+
+
+def _probabilities(output: Tensor) -> Tensor:
+    """Softmax over the last axis; a sigmoid for single-logit outputs."""
+    if not isinstance(output, Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}; wrap it so it returns a tensor.")
+    if output.dim() <= 1 or output.shape[-1] == 1:
+        return torch.sigmoid(output)
+    return torch.softmax(output, dim=-1)
+
+
+def _layer_score(activation: object, objective: str, selector: object, batch: int) -> Tensor:
+    """Neuron or channel score per row from a captured layer output."""
+    if callable(selector):
+        value = selector(activation)
+        if not isinstance(value, Tensor) or value.dim() != 1 or value.shape[0] != batch:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(
+                f"callable `neuron_selector` must return one value per row, shape ({batch},); got {shape}."
+            )
+        return value
+    act = activation[0] if isinstance(activation, (tuple, list)) else activation
+    if not isinstance(act, Tensor):
+        raise TypeError(f"the layer returned {type(act).__name__}; use a callable `neuron_selector`.")
+    if objective == "channel":
+        if act.dim() < 2:
+            raise ValueError(
+                "objective 'channel' needs a layer output with a channel axis 1, "
+                f"got shape {tuple(act.shape)}."
+            )
+        act = act.flatten(2).mean(-1) if act.dim() > 2 else act
+    return select_target(act, selector, name="neuron_selector")  # type: ignore[arg-type]
+
+
+def _split_regularizers(
+    regularizers: Sequence[LossTerm | Projection] | None,
+) -> tuple[list[LossTerm], list[Projection]]:
+    regs = default_regularizers() if regularizers is None else regularizers
+    if isinstance(regs, (LossTerm, Projection)):
+        regs = (regs,)
+    loss_terms, projections = [], []
+    for r in regs:
+        if isinstance(r, LossTerm):
+            loss_terms.append(r)
+        elif isinstance(r, Projection):
+            projections.append(r)
+        else:
+            raise TypeError(
+                f"`regularizers` entries must be LossTerm or Projection instances "
+                f"(captum_ts.attr.regularizers), got {type(r).__name__}."
+            )
+    return loss_terms, projections
+
+
+def _optimizer_factory(
+    optimizer: str | Callable[..., torch.optim.Optimizer], lr: float, kwargs: dict | None
+) -> Callable[[list[Tensor]], torch.optim.Optimizer]:
+    extra = dict(kwargs or {})
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"`optimizer` must be one of {sorted(OPTIMIZERS)} or a torch.optim class, got {optimizer!r}."
+            )
+        cls = OPTIMIZERS[optimizer]
+        return lambda params: cls(params, lr=lr, **extra)
+    if not callable(optimizer):
+        raise TypeError(f"`optimizer` must be a name or a torch.optim class/factory, got {optimizer!r}.")
+    return lambda params: optimizer(params, lr=lr, **extra)
+
+
+def _time_axis(x: Tensor, time_dim: object) -> int:
+    if isinstance(time_dim, bool) or not isinstance(time_dim, int):
+        raise TypeError(f"`time_dim` must be an int, got {time_dim!r}.")
+    if not -x.dim() <= time_dim < x.dim() or time_dim % x.dim() == 0:
+        raise ValueError(
+            f"`time_dim`={time_dim} is not a non-batch axis of an input of shape {tuple(x.shape)}."
+        )
+    return time_dim % x.dim()
+
+
+def _rows(value: object, lo: int, hi: int) -> object:
+    """Rows ``lo:hi`` of a per-row target/selector tensor; shared values pass through."""
+    return value[lo:hi] if isinstance(value, Tensor) else value
+
+
+def _rows_of_args(args: tuple | None, batch: int, lo: int, hi: int) -> tuple | None:
+    """Rows ``lo:hi`` of every per-example tensor among the additional forward args."""
+    if args is None:
+        return None
+    return tuple(
+        a[lo:hi] if isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == batch else a for a in args
+    )
