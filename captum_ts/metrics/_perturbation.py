@@ -1,0 +1,338 @@
+"""What the perturbation metrics share: time layouts, regions (time patches),
+rankings, removal values, masked copies and chunked forwards.
+
+A *region* is ``patch_size`` consecutive time steps of one input tensor, either
+across all its features (``feature_wise=False``) or for one feature at a time
+(``feature_wise=True``). Every cell of every input tensor belongs to exactly one
+region; regions of a tuple of inputs are numbered one after the other. Metrics
+rank regions by their summed attribution and replace whole regions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .._batching import chunks, per_example_chunk
+from .._compat import expand_additional_forward_args
+from .._targets import Target, expand_target, select_target
+from .._validation import per_input
+
+ORDERS = ("morf", "lerf")
+
+
+# --------------------------------------------------------------------------- layout and regions
+
+
+def time_axis(x: Tensor, feature_dim: int | None, name: str = "feature_dim") -> int:
+    """The time axis of ``x``: axis 1 for ``(B, T)``; for higher ranks the first
+    non-batch axis that is not the feature axis (``feature_dim=-1``: ``(B, T, F)``,
+    ``feature_dim=1``: ``(B, F, T)``)."""
+    if x.dim() < 3 or feature_dim is None:
+        return 1
+    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int):
+        raise TypeError(f"`{name}` must be an int or None, got {feature_dim!r}.")
+    if not -x.dim() <= feature_dim < x.dim():
+        raise ValueError(f"`{name}`={feature_dim} is out of range for a rank-{x.dim()} input.")
+    axis = feature_dim % x.dim()
+    if axis == 0:
+        raise ValueError(f"`{name}` cannot be the batch axis 0.")
+    return 2 if axis == 1 else 1
+
+
+@dataclass(frozen=True)
+class Regions:
+    """Region id of every cell (``ids``, one row per input, flattened over the
+    non-batch axes) and the number of regions of each input."""
+
+    ids: tuple[Tensor, ...]
+    counts: tuple[int, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+def build_regions(
+    xs: tuple[Tensor, ...], feature_dim: object, patch_size: int, feature_wise: bool
+) -> Regions:
+    """Number the regions of every input tensor; the last patch of a series whose
+    length is not a multiple of ``patch_size`` is shorter."""
+    ids, counts, offset = [], [], 0
+    for x, fdim in zip(xs, per_input(feature_dim, len(xs), "feature_dim")):
+        t_axis = time_axis(x, fdim)
+        shape = x.shape[1:]
+        n_time = shape[t_axis - 1]
+        n_patches = -(-n_time // patch_size)
+        patch = torch.arange(n_time, device=x.device) // patch_size  # (T,)
+        view = [1] * len(shape)
+        view[t_axis - 1] = n_time
+        patch = patch.view(view).expand(shape)
+        if feature_wise:
+            n_other = math.prod(shape) // n_time
+            others = [s for d, s in enumerate(shape) if d != t_axis - 1]
+            # index of each cell among the cells of its time step
+            within = torch.arange(n_other, device=x.device).view(1, *others).expand(n_time, *others)
+            region = patch * n_other + within.movedim(0, t_axis - 1)
+            n_regions = n_patches * n_other
+        else:
+            region = patch
+            n_regions = n_patches
+        ids.append(region.reshape(-1) + offset)
+        counts.append(n_regions)
+        offset += n_regions
+    return Regions(tuple(ids), tuple(counts))
+
+
+def region_scores(attributions: tuple[Tensor, ...], regions: Regions) -> Tensor:
+    """``(B, L)`` summed attribution of every region."""
+    batch = attributions[0].shape[0]
+    out = attributions[0].new_zeros(batch, regions.total)
+    for a, ids in zip(attributions, regions.ids):
+        out.scatter_add_(1, ids.expand(batch, -1), a.reshape(batch, -1))
+    return out
+
+
+def rank_positions(scores: Tensor, order: str) -> Tensor:
+    """``(B, L)`` rank of every region: 0 for the first region removed.
+
+    ``"morf"`` removes the most relevant region first, ``"lerf"`` the least
+    relevant; ties go to the earlier region (stable sort).
+    """
+    key = -scores if order == "morf" else scores
+    perm = torch.sort(key, dim=1, stable=True).indices
+    ranks = torch.arange(scores.shape[1], device=scores.device).expand_as(perm)
+    return torch.empty_like(perm).scatter_(1, perm, ranks)
+
+
+def cell_positions(positions: Tensor, regions: Regions) -> tuple[Tensor, ...]:
+    """Per input, the ``(B, N)`` rank of the region each cell belongs to."""
+    batch = positions.shape[0]
+    return tuple(positions.gather(1, ids.expand(batch, -1)) for ids in regions.ids)
+
+
+def check_order(order: str) -> str:
+    if order not in ORDERS:
+        raise ValueError(f"`order` must be 'morf' (most relevant first) or 'lerf', got {order!r}.")
+    return order
+
+
+# --------------------------------------------------------------------------- attributions and removal values
+
+
+def check_attributions(
+    attributions: object, xs: tuple[Tensor, ...], name: str = "attributions"
+) -> tuple[Tensor, ...]:
+    """Detached attributions shaped like the inputs (axes of size 1 are broadcast,
+    e.g. ``(B, T, 1)`` maps summed over features)."""
+    attrs = attributions if isinstance(attributions, tuple) else (attributions,)
+    if len(attrs) != len(xs):
+        raise ValueError(f"`{name}` has {len(attrs)} tensors but there are {len(xs)} input tensors.")
+    out = []
+    for i, (a, x) in enumerate(zip(attrs, xs)):
+        where = name if len(xs) == 1 else f"{name}[{i}]"
+        if not isinstance(a, Tensor):
+            raise TypeError(f"`{where}` must be a torch.Tensor, got {type(a).__name__}.")
+        ok = a.dim() == x.dim() and a.shape[0] == x.shape[0]
+        ok = ok and all(s in (1, t) for s, t in zip(a.shape[1:], x.shape[1:]))
+        if not ok:
+            raise ValueError(
+                f"`{where}` has shape {tuple(a.shape)} but the input has shape {tuple(x.shape)}; "
+                "attributions must match the input (axes of size 1 are broadcast)."
+            )
+        a = a.detach().to(device=x.device)
+        if not a.is_floating_point():
+            a = a.to(x.dtype)
+        if not bool(torch.isfinite(a).all()):
+            raise ValueError(f"`{where}` contains NaN or Inf values.")
+        out.append(a.expand(x.shape))
+    return tuple(out)
+
+
+def removal_values(baselines: object, xs: tuple[Tensor, ...], name: str = "baselines") -> tuple[Tensor, ...]:
+    """Per input, the value that replaces removed cells, broadcast to the input:
+    a number, or a tensor broadcastable to the input (``(T, F)``, ``(1, T, F)``,
+    ``(B, T, F)``...); a tuple gives one per input."""
+    values = baselines if isinstance(baselines, tuple) else (baselines,) * len(xs)
+    if len(values) != len(xs):
+        raise ValueError(f"`{name}` has {len(values)} entries but there are {len(xs)} input tensors.")
+    out = []
+    for i, (b, x) in enumerate(zip(values, xs)):
+        where = name if len(xs) == 1 else f"{name}[{i}]"
+        if isinstance(b, bool) or not isinstance(b, (int, float, Tensor)):
+            raise TypeError(f"`{where}` must be a number or a tensor, got {type(b).__name__}.")
+        b = torch.as_tensor(b, dtype=x.dtype, device=x.device)
+        try:
+            shape = torch.broadcast_shapes(b.shape, x.shape)
+        except RuntimeError:
+            shape = None
+        if shape != x.shape:
+            raise ValueError(
+                f"`{where}` of shape {tuple(b.shape)} does not broadcast to the input shape {tuple(x.shape)}."
+            )
+        if not bool(torch.isfinite(b).all()):
+            raise ValueError(f"`{where}` contains NaN or Inf values.")
+        out.append(b.expand(x.shape))
+    return tuple(out)
+
+
+def blur_along_time(x: Tensor, feature_dim: int | None, sigma: float | None = None) -> Tensor:
+    """Gaussian blur of every feature along time (kernel radius ``ceil(3 sigma)``,
+    edge values repeated at the ends). ``sigma=None`` uses ``T / 14``, the ratio
+    of the 16-pixel blur to 224-pixel images in the Guided AbsoluteGrad paper.
+
+    >>> blur_along_time(torch.tensor([[0.0, 0.0, 3.0, 0.0, 0.0]]), None, sigma=1.0)
+    tensor([[0.1620, 0.7261, 1.1972, 0.7261, 0.1620]])
+    """
+    t_axis = time_axis(x, feature_dim)
+    n_time = x.shape[t_axis]
+    sigma = n_time / 14 if sigma is None else float(sigma)
+    if not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"`blur_sigma` must be a finite number >= 0, got {sigma}.")
+    if sigma == 0:
+        return x.clone()
+    radius = math.ceil(3 * sigma)
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    moved = x.movedim(t_axis, -1)
+    rows = moved.reshape(-1, 1, n_time)
+    padded = torch.nn.functional.pad(rows, (radius, radius), mode="replicate")
+    blurred = torch.nn.functional.conv1d(padded, kernel).reshape(moved.shape)
+    return blurred.movedim(-1, t_axis).contiguous()
+
+
+# --------------------------------------------------------------------------- chunked forwards
+
+
+def output_scores(output: Tensor, target: Target, softmax: bool) -> Tensor:
+    """``(rows,)`` selected output, after a softmax over the last (class) axis when asked."""
+    if softmax:
+        if not isinstance(output, Tensor) or output.dim() < 2:
+            raise ValueError(
+                "`softmax=True` needs a classifier output of shape (B, C) (or (B, ..., C)); "
+                f"got {tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__}."
+            )
+        output = torch.softmax(output, dim=-1)
+    return select_target(output, target)
+
+
+def forward(
+    forward_func: Callable,
+    inputs: Sequence[Tensor],
+    target: Target,
+    additional_forward_args: object,
+    softmax: bool = False,
+) -> Tensor:
+    """One forward pass; ``(rows,)`` selected scores."""
+    args = expand_additional_forward_args(additional_forward_args, 1)
+    out = forward_func(*inputs, *args) if args is not None else forward_func(*inputs)
+    return output_scores(out, target, softmax)
+
+
+def predicted_class(forward_func: Callable, xs: Sequence[Tensor], additional_forward_args: object) -> Tensor:
+    """``(B,)`` arg-max class of a ``(B, C)`` classifier on the unperturbed inputs."""
+    args = expand_additional_forward_args(additional_forward_args, 1)
+    with torch.no_grad():
+        out = forward_func(*xs, *args) if args is not None else forward_func(*xs)
+    if not isinstance(out, Tensor) or out.dim() != 2:
+        raise ValueError(
+            "`target=None` uses the predicted class, which needs a (B, C) classifier output; "
+            "pass `target` explicitly."
+        )
+    return out.argmax(1)
+
+
+def score_copies(
+    forward_func: Callable,
+    build: Callable[[int, int], tuple[Tensor, ...]],
+    n_copies: int,
+    batch: int,
+    target: Target,
+    additional_forward_args: object,
+    max_examples_per_batch: int | None,
+    softmax: bool = False,
+) -> Tensor:
+    """``(B, n_copies)`` scores of perturbed copies of every example.
+
+    ``build(start, stop)`` returns the copies ``start..stop-1`` of every example,
+    sample-major (``B * (stop - start)`` rows). Each chunk goes through the model
+    in one forward under ``no_grad``; a chunk holds at most
+    ``max_examples_per_batch`` rows (and at least one copy of every example).
+    """
+    per_chunk = per_example_chunk(n_copies, batch, rows_per_chunk=max_examples_per_batch)
+    parts = []
+    with torch.no_grad():
+        for start, stop in chunks(n_copies, per_chunk):
+            n = stop - start
+            rows = build(start, stop)
+            args = expand_additional_forward_args(additional_forward_args, n)
+            out = forward_func(*rows, *args) if args is not None else forward_func(*rows)
+            parts.append(output_scores(out, expand_target(target, n), softmax).reshape(batch, n))
+    return torch.cat(parts, dim=1)
+
+
+def masked_copies(
+    positions: tuple[Tensor, ...], counts: Tensor, ranked: tuple[Tensor, ...], rest: tuple[Tensor, ...]
+) -> tuple[Tensor, ...]:
+    """Copy ``j`` of every example takes ``ranked`` on the cells whose region rank
+    is below ``counts[j]`` and ``rest`` elsewhere; returns ``B * len(counts)`` rows
+    per input, sample-major. Deletion: ``ranked`` = baseline, ``rest`` = input."""
+    out = []
+    for pos, top, other in zip(positions, ranked, rest):
+        batch = other.shape[0]
+        mask = pos.unsqueeze(1) < counts.view(1, -1, 1)  # (B, S, N)
+        rows = torch.where(mask, top.reshape(batch, 1, -1), other.reshape(batch, 1, -1))
+        out.append(rows.reshape(batch * counts.numel(), *other.shape[1:]))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- explanation kwargs
+
+
+def expand_explanation_kwargs(kwargs: dict, batch: int, n: int) -> dict:
+    """Repeat the per-example explanation kwargs ``n`` times, sample-major, as
+    Captum's ``sensitivity_max`` and ``NoiseTunnel`` do: ``target`` (lists and
+    tensors), ``additional_forward_args``, ``baselines`` and ``feature_mask``
+    (tensors whose dim 0 is the batch). Everything else passes unchanged."""
+    if n == 1:
+        return dict(kwargs)
+    out = dict(kwargs)
+    if "target" in kwargs:
+        out["target"] = _expand_target_like_captum(kwargs["target"], n)
+    if kwargs.get("additional_forward_args") is not None:
+        out["additional_forward_args"] = expand_additional_forward_args(kwargs["additional_forward_args"], n)
+    for key in ("baselines", "feature_mask"):
+        if kwargs.get(key) is not None:
+            value = kwargs[key]
+            expanded = tuple(
+                _expand_rows(v, batch, n) for v in (value if isinstance(value, tuple) else (value,))
+            )
+            out[key] = expanded if isinstance(value, tuple) else expanded[0]
+    return out
+
+
+def _expand_target_like_captum(target: object, n: int) -> object:
+    if isinstance(target, list):
+        return [t for t in target for _ in range(n)]
+    if isinstance(target, Tensor) and target.numel() > 1:
+        return target.repeat_interleave(n, dim=0)
+    return target
+
+
+def _expand_rows(value: object, batch: int, n: int) -> object:
+    if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == batch and batch > 1:
+        return value.repeat_interleave(n, dim=0)
+    return value
+
+
+def as_tuple(value: object) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def as_container(xs: tuple[Tensor, ...], is_tuple: bool) -> Tensor | tuple[Tensor, ...]:
+    return xs if is_tuple else xs[0]

@@ -1,0 +1,175 @@
+"""RCAP, "ReCover And Predict" (Huang & Liu, Canadian AI 2024, arXiv:2404.15564),
+for time series: reveal the top of the saliency map over a baseline and ask the
+model whether it still sees the class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from captum.log import log_usage
+from torch import Tensor
+
+from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
+from .._targets import normalize_target
+from .._validation import check_inputs, check_positive_int
+from ._perturbation import as_tuple, check_attributions, predicted_class, removal_values, score_copies
+
+
+@dataclass(frozen=True)
+class RCAPResult:
+    """RCAP and its parts, levels sorted from the highest (smallest revealed region)
+    down, so the revealed region grows along the last axis.
+
+    Attributes:
+        score: ``(B,)`` RCAP, the mean of ``hit_rate * probability`` over the levels used.
+        hit_rate: ``(B, K)`` share of the saliency mass inside the revealed region.
+        probability: ``(B, K)`` target probability of the recovered series.
+        levels: ``(K,)`` the percentile levels, descending.
+        used: ``(B, K)`` False where a level was dropped (see :func:`rcap`).
+    """
+
+    score: Tensor
+    hit_rate: Tensor
+    probability: Tensor
+    levels: Tensor
+    used: Tensor
+
+
+@log_usage()
+def rcap(
+    forward_func: Callable,
+    inputs: TensorOrTupleOfTensorsGeneric,
+    attributions: TensorOrTupleOfTensorsGeneric,
+    target: TargetType = None,
+    levels: Sequence[float] = (0.5, 0.6, 0.7, 0.8, 0.9),
+    baselines: float | Tensor | tuple = 0.0,
+    additional_forward_args: object = None,
+    max_examples_per_batch: int | None = None,
+    softmax: bool = True,
+    return_levels: bool = False,
+) -> Tensor | RCAPResult:
+    r"""RCAP: localisation and noise level of a saliency map in one score in ``[0, 1]``.
+
+    The map is min-max normalised per example to :math:`S \in [0, 1]` (jointly over
+    all input tensors; a constant map becomes all ones). For every level
+    :math:`p_k` the threshold is :math:`q_k = \mathrm{sort}(S)[\lfloor n p_k\rfloor - 1]`
+    over the ``n`` cells, the recovered series keeps the input where
+    :math:`S > q_k` and takes ``baselines`` elsewhere, and
+
+    .. math::
+        h_k = \frac{\sum_{S > q_k} S}{\sum S}, \qquad
+        \pi_k = \mathrm{softmax}\big(f(I_k)\big)_c, \qquad
+        \mathrm{RCAP} = \frac{1}{K}\sum_k h_k\,\pi_k .
+
+    :math:`h_k` rewards a concentrated (low-noise) map, :math:`\pi_k` a map whose top
+    alone carries the prediction. Higher is better. As in the authors' code, when
+    the highest threshold equals the map maximum (nothing would be revealed) and
+    all thresholds are distinct, that level is dropped. All levels of all examples
+    go through the model in batched forwards.
+
+    Args:
+        forward_func (Callable): a classifier returning ``(B, C)`` scores (logits
+            by default; set ``softmax=False`` if it already returns probabilities).
+        inputs (Tensor or tuple[Tensor, ...]): series, batch first.
+        attributions (Tensor or tuple): saliency maps shaped like ``inputs`` (axes
+            of size 1 broadcast). Ranking is by value: pass ``.abs()`` to rank by
+            magnitude.
+        target (int, Tensor or list, optional): the class ``c``; ``None`` uses the
+            class the model predicts for ``inputs``.
+        levels (sequence of float): percentile levels in ``(0, 1)``; the paper's
+            default is ``0.5, 0.6, ..., 0.9``.
+        baselines (float, Tensor or tuple): value of the cells not recovered
+            (default 0), a number or a tensor broadcastable to the input.
+        additional_forward_args (Any, optional): extra model arguments.
+        max_examples_per_batch (int, optional): rows per forward pass.
+        softmax (bool): apply a softmax over the last (class) axis before selecting
+            the target.
+        return_levels (bool): return an :class:`RCAPResult` with the per-level
+            hit rates and probabilities instead of the ``(B,)`` scores.
+
+    Returns:
+        *Tensor* ``(B,)`` of RCAP scores, or an :class:`RCAPResult`.
+
+    Examples::
+
+        >>> import torch
+        >>> model = lambda x: torch.stack([-x[:, :4].sum(1), x[:, :4].sum(1)], 1)  # reads x[:, :4]
+        >>> x = torch.ones(2, 20)
+        >>> oracle = torch.zeros(2, 20); oracle[:, :4] = 1
+        >>> elsewhere = torch.zeros(2, 20); elsewhere[:, -4:] = 1
+        >>> rcap(model, x, oracle, target=1), rcap(model, x, elsewhere, target=1)
+        (tensor([0.7997, 0.7997]), tensor([0.4000, 0.4000]))
+    """
+    xs = tuple(x.detach() for x in _format_tensor_into_tuples(inputs))
+    batch = check_inputs(xs)
+    attrs = check_attributions(as_tuple(attributions), xs)
+    check_positive_int(max_examples_per_batch, "max_examples_per_batch", allow_none=True)
+    level_t = _check_levels(levels, xs[0])
+    fills = removal_values(baselines, xs)
+    if target is None:
+        target = predicted_class(forward_func, xs, additional_forward_args)
+    tgt = normalize_target(target, batch)
+
+    sal = _minmax(torch.cat([a.reshape(batch, -1) for a in attrs], dim=1))  # (B, n)
+    n_cells = sal.shape[1]
+    ranks = torch.floor(level_t * n_cells + 1e-6).long().sub(1).clamp(0, n_cells - 1)  # (K,)
+    thresholds = sal.sort(dim=1).values[:, ranks]  # (B, K), decreasing along K
+    used = _used_levels(thresholds, sal.amax(1))
+    revealed = sal.unsqueeze(1) > thresholds.unsqueeze(2)  # (B, K, n)
+    hit = (sal.unsqueeze(1) * revealed).sum(2) / sal.sum(1, keepdim=True)
+    sizes = [x[0].numel() for x in xs]
+
+    def build(s0: int, s1: int) -> tuple[Tensor, ...]:
+        parts = revealed[:, s0:s1].split(sizes, dim=2)
+        return tuple(
+            torch.where(m, x.reshape(batch, 1, -1), f.reshape(batch, 1, -1)).reshape(-1, *x.shape[1:])
+            for m, x, f in zip(parts, xs, fills)
+        )
+
+    prob = score_copies(
+        forward_func,
+        build,
+        level_t.numel(),
+        batch,
+        tgt,
+        additional_forward_args,
+        max_examples_per_batch,
+        softmax,
+    )
+    weights = used.to(hit.dtype)
+    score = (hit * prob * weights).sum(1) / weights.sum(1)
+    if return_levels:
+        return RCAPResult(score=score, hit_rate=hit, probability=prob, levels=level_t, used=used)
+    return score
+
+
+def _check_levels(levels: Sequence[float], like: Tensor) -> Tensor:
+    """Levels as a descending tensor; each in (0, 1), no duplicates."""
+    try:
+        values = sorted((float(v) for v in levels), reverse=True)
+    except TypeError as err:
+        raise TypeError(f"`levels` must be a sequence of numbers, got {levels!r}.") from err
+    if not values or any(not 0 < v < 1 for v in values) or len(set(values)) != len(values):
+        raise ValueError(f"`levels` must be distinct numbers in (0, 1), got {list(levels)!r}.")
+    return torch.tensor(values, dtype=like.dtype, device=like.device)
+
+
+def _minmax(sal: Tensor) -> Tensor:
+    """Per-row min-max scaling to [0, 1]; a constant row becomes ones."""
+    lo = sal.amin(1, keepdim=True)
+    span = sal.amax(1, keepdim=True) - lo
+    scaled = (sal - lo) / torch.where(span > 0, span, torch.ones_like(span))
+    return torch.where(span > 0, scaled, torch.ones_like(sal))
+
+
+def _used_levels(thresholds: Tensor, peak: Tensor) -> Tensor:
+    """Drop the highest level when its threshold is the map maximum and all
+    thresholds are distinct (the reference code's rule)."""
+    used = torch.ones_like(thresholds, dtype=torch.bool)
+    if thresholds.shape[1] < 2:
+        return used
+    distinct = (thresholds[:, :-1] != thresholds[:, 1:]).all(1)  # sorted, so neighbours suffice
+    used[:, 0] = ~(distinct & (thresholds[:, 0] == peak))
+    return used
