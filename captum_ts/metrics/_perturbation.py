@@ -234,11 +234,17 @@ def forward(
     return output_scores(out, target, softmax)
 
 
-def predicted_class(forward_func: Callable, xs: Sequence[Tensor], additional_forward_args: object) -> Tensor:
-    """``(B,)`` arg-max class of a ``(B, C)`` classifier on the unperturbed inputs."""
+def predicted_class(
+    forward_func: Callable, xs: Sequence[Tensor], additional_forward_args: object
+) -> Tensor | None:
+    """The target used when none is given: the ``(B,)`` arg-max class of a ``(B, C)``
+    classifier on the unperturbed inputs, or None when the model already returns
+    one value per example ``(B,)``."""
     args = expand_additional_forward_args(additional_forward_args, 1)
     with torch.no_grad():
         out = forward_func(*xs, *args) if args is not None else forward_func(*xs)
+    if isinstance(out, Tensor) and out.dim() == 1:
+        return None
     if not isinstance(out, Tensor) or out.dim() != 2:
         raise ValueError(
             "`target=None` uses the predicted class, which needs a (B, C) classifier output; "
