@@ -403,9 +403,13 @@ class _Problem:
         if not due:
             return
         for leaf, time_dim in zip(leaves, self.time_dims):
-            view = to_channels_by_time(leaf, time_dim)
+            view = start = to_channels_by_time(leaf, time_dim)
             for proj in due:
                 view = proj.project(view)
+            if view is start:  # every projection was the identity
+                continue
+            if view.untyped_storage().data_ptr() == leaf.untyped_storage().data_ptr():
+                view = view.clone()  # a projection returned a view of the leaf itself
             leaf.copy_(from_channels_by_time(view, leaf.shape, time_dim))
 
 
