@@ -102,7 +102,6 @@ class HorizonActivationMap(GradientAttribution):
         if model is not None and not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}.")
         self.model = model if model is not None else find_module(forward_func)
-        self._vjp = BatchedVJP()
 
     @log_usage()
     def attribute(
@@ -219,7 +218,8 @@ class HorizonActivationMap(GradientAttribution):
 
         sums: tuple[Tensor, Tensor] | None = None
         groups = None
-        n_batches, backend, head = 0, "batched", None
+        n_batches, head = 0, None
+        vjp = BatchedVJP()  # turns sequential for the rest of the run if the backward cannot be batched
         with bar, preserved_model_state(module, model_mode), torch.enable_grad():
             for batch in loader:
                 if max_batches is not None and n_batches >= max_batches:
@@ -234,14 +234,15 @@ class HorizonActivationMap(GradientAttribution):
                         f"batch {n_batches} has horizon {y3.shape[1]}, "
                         f"earlier batches {sums[0].shape[0] - 1}."
                     )
-                norms = self._batch_norms(module, params, xs, y3, args, error, groups, horizon_chunk_size)
+                norms = self._batch_norms(
+                    module, params, xs, y3, args, error, groups, horizon_chunk_size, vjp
+                )
                 if sums is None:
                     sums = (norms.causal.clone(), norms.anticausal.clone())
                 else:
                     sums[0].add_(norms.causal)
                     sums[1].add_(norms.anticausal)
                 n_batches += 1
-                backend = norms.backend if backend == "batched" else backend
                 head = norms.head
                 bar.update()
         if sums is None:
@@ -253,7 +254,7 @@ class HorizonActivationMap(GradientAttribution):
             variates=groups,
             per_layer=bool(per_layer),
             n_batches=n_batches,
-            backend=backend,
+            backend=norms.backend,
             head=head,
         )
 
@@ -271,7 +272,7 @@ class HorizonActivationMap(GradientAttribution):
             )
         return self.model
 
-    def _batch_norms(self, module, params, xs, y3, args, error, groups, chunk_size):
+    def _batch_norms(self, module, params, xs, y3, args, error, groups, chunk_size, vjp):
         weights = group_weights(groups, y3.shape[2], y3)
 
         def forward() -> object:
@@ -280,7 +281,7 @@ class HorizonActivationMap(GradientAttribution):
                     stack.enter_context(_cudnn_disabled())
                 return self.forward_func(*xs, *args)
 
-        return horizon_norms(module, params, forward, y3, error, weights, chunk_size, self._vjp)
+        return horizon_norms(module, params, forward, y3, error, weights, chunk_size, vjp)
 
     def _attribute_inputs(
         self, inputs, y_true, additional_forward_args, error, variates, model_mode, cutoff, mode
