@@ -1,0 +1,216 @@
+"""Forecasting windows over a long series, and real series shipped inside ``aeon``.
+
+``ForecastWindows`` slides a look-back window and the horizon that follows it
+over a ``(L, V)`` series. ``inputs`` and ``targets`` are strided *views* of the
+series (no copy, whatever the number of windows); indexing or a ``DataLoader``
+gathers one batch at a time.
+
+``split_series`` cuts a series chronologically into train/val/test the way the
+long-horizon forecasting benchmarks do (each later split starts ``lookback``
+steps early so its first window's input overlaps the previous split, and the
+series is standardised with the training part's statistics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .._validation import check_positive_int
+
+SPLITS = ("train", "val", "test")
+
+#: real series shipped inside aeon's wheel (nothing is downloaded), with their aeon loader
+SHIPPED_SERIES = {
+    # arterial blood pressure of a pig (UCR anomaly archive 135, InternalBleeding16):
+    # 7501 steps, cycles of about 183 steps
+    "internal_bleeding": "load_kdd_tsad_135",
+    # monthly international airline passengers 1949-1960: 144 steps
+    "airline": "load_airline",
+    # half-hourly solar generation estimates for Great Britain (Sheffield Solar PV_Live): 289 steps
+    "solar": "load_solar",
+    # 9 accelerometer channels of the Daphnet freezing-of-gait recording S06R02E0: 7040 steps
+    "daphnet": "load_daphnet_s06r02e0",
+}
+
+
+class ForecastWindows(Dataset):
+    """Sliding ``(lookback, horizon)`` windows over a ``(L, V)`` series.
+
+    Args:
+        series (Tensor): ``(L, V)`` (or ``(L,)``) values, time first.
+        lookback (int): input length ``T``.
+        horizon (int): forecast length ``H``.
+        target_columns (sequence of int, optional): the variates to forecast
+            (default: all); inputs always hold every variate.
+        stride (int): steps between consecutive windows.
+        columns (sequence of str): variate names.
+        mean, std (Tensor, optional): the standardisation applied to ``series``
+            (per variate), for ``inverse``.
+        timestamps (array, optional): one time stamp per row of ``series``.
+
+    >>> import torch
+    >>> w = ForecastWindows(torch.arange(10.0), lookback=4, horizon=2)
+    >>> len(w), w.inputs.shape, w.targets.shape
+    (5, torch.Size([5, 4, 1]), torch.Size([5, 2, 1]))
+    >>> x, y = w[1]
+    >>> x[:, 0].tolist(), y[:, 0].tolist()
+    ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0])
+    """
+
+    def __init__(
+        self,
+        series: Tensor,
+        lookback: int,
+        horizon: int,
+        target_columns: Sequence[int] | None = None,
+        stride: int = 1,
+        columns: Sequence[str] = (),
+        mean: Tensor | None = None,
+        std: Tensor | None = None,
+        timestamps: np.ndarray | None = None,
+    ) -> None:
+        for value, name in ((lookback, "lookback"), (horizon, "horizon"), (stride, "stride")):
+            check_positive_int(value, name)
+        series = torch.as_tensor(series)
+        if series.dim() == 1:
+            series = series[:, None]
+        if series.dim() != 2 or not series.is_floating_point():
+            raise ValueError(f"`series` must be a floating point (L, V) tensor, got {tuple(series.shape)}.")
+        length = series.shape[0]
+        if length < lookback + horizon:
+            raise ValueError(
+                f"the series has {length} steps, fewer than lookback + horizon = {lookback + horizon}."
+            )
+        self.series = series.contiguous()
+        self.lookback, self.horizon, self.stride = lookback, horizon, stride
+        self.target_columns = None if target_columns is None else tuple(int(c) for c in target_columns)
+        self._target_series = (
+            self.series
+            if self.target_columns is None
+            else self.series[:, list(self.target_columns)].contiguous()
+        )
+        self.columns = tuple(columns)
+        self.mean, self.std = mean, std
+        self.timestamps = timestamps
+        self._n = (length - lookback - horizon) // stride + 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.inputs[index], self.targets[index]
+
+    @property
+    def inputs(self) -> Tensor:
+        """All input windows ``(N, T, V)``, a strided view of the series."""
+        return self.series.unfold(0, self.lookback, self.stride)[: self._n].transpose(1, 2)
+
+    @property
+    def targets(self) -> Tensor:
+        """All target windows ``(N, H, V_target)``, a strided view of the series."""
+        return (
+            self._target_series[self.lookback :]
+            .unfold(0, self.horizon, self.stride)[: self._n]
+            .transpose(1, 2)
+        )
+
+    def inverse(self, values: Tensor, targets: bool = True) -> Tensor:
+        """Undo the standardisation of forecast (``targets=True``) or input values."""
+        if self.mean is None or self.std is None:
+            return values
+        mean, std = self.mean, self.std
+        if targets and self.target_columns is not None:
+            mean, std = mean[list(self.target_columns)], std[list(self.target_columns)]
+        return values * std.to(values) + mean.to(values)
+
+
+def load_series(name: str) -> Tensor:
+    """A real series shipped inside ``aeon`` as float32 ``(L, V)``: one of
+    ``SHIPPED_SERIES`` (``"internal_bleeding"``, ``"airline"``, ``"solar"``, ``"daphnet"``).
+
+    >>> sorted(SHIPPED_SERIES)
+    ['airline', 'daphnet', 'internal_bleeding', 'solar']
+    """
+    if name not in SHIPPED_SERIES:
+        raise ValueError(f"`name` must be one of {sorted(SHIPPED_SERIES)}, got {name!r}.")
+    try:
+        import aeon.datasets as aeon_datasets
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("load_series needs aeon: pip install 'captum-ts[tutorials]'") from err
+    loaded = getattr(aeon_datasets, SHIPPED_SERIES[name])()
+    values = loaded[0] if isinstance(loaded, tuple) else loaded
+    values = np.asarray(values, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(values.reshape(values.shape[0], -1)))
+
+
+def split_borders(length: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> tuple[int, int, int]:
+    """End rows of the train, val and test parts for chronological ``fractions``.
+
+    >>> split_borders(1000)
+    (700, 800, 1000)
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or not 0 < sum(fractions) <= 1 + 1e-9:
+        raise ValueError(
+            f"`fractions` must be three non-negative shares summing to at most 1, got {fractions}."
+        )
+    train = int(length * fractions[0])
+    val = train + int(length * fractions[1])
+    test = min(length, val + round(length * fractions[2]))
+    return train, val, test
+
+
+def split_series(
+    series: Tensor,
+    split: str,
+    lookback: int,
+    horizon: int,
+    borders: tuple[int, int, int] | None = None,
+    scale: bool = True,
+    target_columns: Sequence[int] | None = None,
+    stride: int = 1,
+    columns: Sequence[str] = (),
+    timestamps: np.ndarray | None = None,
+) -> ForecastWindows:
+    """The windows of one chronological split of ``series (L, V)``.
+
+    ``borders`` are the end rows of train, val and test (default 70/10/20 %). The
+    val and test parts start ``lookback`` rows before their border, as in the
+    long-horizon benchmarks. With ``scale`` every variate is standardised by the
+    mean and standard deviation of the training rows.
+
+    >>> import torch
+    >>> s = torch.arange(100.0)
+    >>> test = split_series(s, "test", lookback=5, horizon=3, scale=False)
+    >>> test.inputs[0, 0, 0].item(), len(test)
+    (75.0, 18)
+    """
+    if split not in SPLITS:
+        raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
+    series = torch.as_tensor(series)
+    if series.dim() == 1:
+        series = series[:, None]
+    train_end, val_end, test_end = borders if borders is not None else split_borders(series.shape[0])
+    if not 0 < train_end <= val_end <= test_end <= series.shape[0]:
+        raise ValueError(
+            f"`borders` {(train_end, val_end, test_end)} must increase within the series' "
+            f"{series.shape[0]} rows."
+        )
+    starts = {"train": 0, "val": max(0, train_end - lookback), "test": max(0, val_end - lookback)}
+    ends = {"train": train_end, "val": val_end, "test": test_end}
+    mean = std = None
+    if scale:
+        train = series[:train_end].double()
+        mean, std = train.mean(0), train.std(0, unbiased=False)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        series = ((series.double() - mean) / std).to(series.dtype)
+        mean, std = mean.to(series.dtype), std.to(series.dtype)
+    rows = slice(starts[split], ends[split])
+    stamps = None if timestamps is None else timestamps[rows]
+    return ForecastWindows(
+        series[rows], lookback, horizon, target_columns, stride, columns, mean, std, stamps
+    )
