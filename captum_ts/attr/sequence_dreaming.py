@@ -142,7 +142,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         neuron_selector: NeuronSelector | None = None,
         regularizers: Sequence[LossTerm | Projection] | None = None,
         optimizer: str | Callable[..., torch.optim.Optimizer] = "adam",
-        lr: float = 0.01,
+        lr: float = 0.05,
         steps: int = 1000,
         optimizer_kwargs: dict | None = None,
         time_dim: int | tuple[int, ...] = 1,
@@ -193,8 +193,14 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 gradient ascent unless ``optimizer_kwargs`` add momentum), or a
                 ``torch.optim`` class / factory called as ``optimizer(params, lr=lr,
                 **optimizer_kwargs)``. Elementwise optimisers keep rows independent.
-            lr (float): step size (> 0).
+            lr (float): step size (> 0), in the units of the inputs for Adam (each
+                element moves by at most about ``lr`` per step). The default 0.05 suits
+                z-normalised series with the default projections every 10 steps; with
+                0.01 the projections undo most of the ascent between them.
             steps (int): number of optimisation steps (>= 1).
+                Projections keep changing the sequence, so with projections the
+                objective does not settle at a stationary point; for border dreams
+                use loss terms only (e.g. ``(TotalVariation(1e-2),)``).
             optimizer_kwargs (dict, optional): extra arguments for the optimiser,
                 e.g. ``{"betas": (0.9, 0.99)}`` or ``{"momentum": 0.9}``.
             time_dim (int or tuple[int, ...]): the time axis of each input for the

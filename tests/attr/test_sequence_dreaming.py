@@ -112,7 +112,9 @@ def test_more_total_variation_gives_lower_total_variation():
     x0 = random_starts(4, (T, 1), generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     sd = SequenceDreaming(model)
     tvs = [
-        total_variation(sd.attribute(x0, target=1, regularizers=(L2(1e-2), TotalVariation(w)), steps=200))
+        total_variation(
+            sd.attribute(x0, target=1, regularizers=(L2(1e-2), TotalVariation(w)), lr=0.01, steps=200)
+        )
         for w in (0.0, 0.01, 0.1)
     ]
     assert (tvs[0] > 1.3 * tvs[1]).all() and (tvs[1] > 1.3 * tvs[2]).all()
@@ -138,7 +140,13 @@ def test_border_mode_ends_at_the_asked_probability(trained, tau):
     sure = (prob.amax(-1) > 0.95).nonzero()[:6, 0]
     x0, cls = data.inputs[sure], prob[sure].argmax(-1)
     out, traj = SequenceDreaming(model).attribute(
-        x0, target=cls, objective="border", border_probability=tau, steps=300, return_trajectory=True
+        x0,
+        target=cls,
+        objective="border",
+        border_probability=tau,
+        regularizers=(TotalVariation(1e-2),),
+        steps=200,
+        return_trajectory=True,
     )
     with torch.no_grad():
         p = torch.softmax(model(out), -1)[torch.arange(len(cls)), cls]
