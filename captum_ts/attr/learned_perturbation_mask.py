@@ -1,0 +1,380 @@
+"""Learned perturbation masks (ExtremalMask; Enguehard, ICML 2023, arXiv:2305.18840)."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from captum.attr import PerturbationAttribution
+from captum.log import log_usage
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from .._batching import chunks
+from .._compat import (
+    BaselineType,
+    TargetType,
+    TensorOrTupleOfTensorsGeneric,
+    _format_additional_forward_args,
+    _format_baseline,
+    _format_output,
+    _format_tensor_into_tuples,
+    _is_tuple,
+    progress,
+)
+from .._state import frozen_model
+from .._targets import Target, normalize_target, select_target
+from .._validation import check_inputs, check_nonnegative_float, check_positive_int, per_input
+from ._perturbation_nets import default_perturbation_net, reset_parameters
+
+MODES = ("preservation", "deletion")
+LOSSES = ("mse", "cross_entropy")
+
+
+class LearnedPerturbationMask(PerturbationAttribution):
+    r"""Learn, for every explained series, a mask :math:`m \in [0, 1]` together with the
+    perturbation it is blended with (ExtremalMask).
+
+    The perturbed input keeps ``x`` where the mask is 1 and replaces it with a learned
+    perturbation :math:`\mathrm{NN}_\varphi(x - b)` where the mask is 0:
+
+    .. math::
+        \Phi(x, m) = m \odot x + (1 - m) \odot \mathrm{NN}_\varphi(x - b)
+
+    **Preservation game** (default): the smallest mask that keeps the prediction,
+
+    .. math::
+        \min_{m, \varphi}\; \lambda_1 \overline{|m|} + \lambda_2 \overline{|\mathrm{NN}_\varphi(x - b)|}
+        + L\big(f(\Phi(x, m)),\, f(x)\big)
+
+    (bars are element means over the mini-batch). **Deletion game**: the roles of ``m`` and
+    ``1 - m`` swap, :math:`x_2 = (1 - m) \odot x + m \odot \mathrm{NN}_\varphi(x - b)` is pushed
+    towards the prediction on the baseline, :math:`L(f(x_2), f(b))`, and the size term is
+    :math:`\lambda_1 \overline{|1 - m|}`. High mask values mean "important" in both games.
+
+    The perturbation network ``NN``:
+
+    * ``"gru"`` (default) builds the paper's network for each input: a bidirectional GRU
+      with ``F`` hidden units per direction, L2-normalised outputs, ``Linear(2F -> F)``.
+      Inputs must be ``(B, T, F)`` (channels last) or ``(B, T)``.
+    * an ``nn.Module`` mapping a batch of series to the same shape. A fresh copy
+      (``copy.deepcopy``) is trained on every call, starting from the given weights: your
+      module is never changed. The trained copies are kept in ``perturbation_nets_``.
+    * ``None``: no learned perturbation, ``Phi = m x + (1 - m) b`` (a Dynamask-style fade to
+      the fixed ``baselines``, 0 by default) and no :math:`\lambda_2` term.
+
+    For tuple inputs pass one entry per input tensor (a single entry is used for all). Each
+    input tensor gets its own mask.
+
+    Fitting: the masks of all explained series live in one parameter per input,
+    initialised to 0.5 and clamped to ``[0, 1]`` in the forward pass; the series are visited
+    in mini-batches of ``batch_size`` in order and Adam updates the masks and the
+    perturbation network. ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
+    loop, so every step costs one forward and one backward pass of the model. The model is
+    frozen: it runs in ``eval()`` mode, its parameters get no gradient, and its parameters,
+    ``.grad``, ``requires_grad`` flags and train/eval modes are restored afterwards.
+
+    Args:
+        forward_func (Callable): the model or any function returning its output; outputs
+            ``(B, C)`` (one prediction per series), ``(B, T, C)`` (one per step) or any shape.
+        perturbation_net (str, nn.Module, None or tuple): ``"gru"``, a module or ``None``,
+            see above.
+
+    Examples::
+
+        >>> import torch
+        >>> from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 2))
+        >>> x = torch.randn(8, 10, 3)
+        >>> explainer = LearnedPerturbationMask(model)
+        >>> mask = explainer.attribute(x, epochs=20, generator=torch.Generator().manual_seed(0))
+        >>> mask.shape, bool(((mask >= 0) & (mask <= 1)).all())
+        (torch.Size([8, 10, 3]), True)
+    """
+
+    def __init__(self, forward_func: Callable, perturbation_net: object = "gru") -> None:
+        PerturbationAttribution.__init__(self, forward_func)
+        specs = perturbation_net if isinstance(perturbation_net, (tuple, list)) else (perturbation_net,)
+        for spec in specs:
+            if not (spec is None or spec == "gru" or isinstance(spec, nn.Module)):
+                raise TypeError(
+                    "`perturbation_net` must be 'gru', an nn.Module, None, or a tuple of those "
+                    f"(one per input tensor); got {spec!r}."
+                )
+        self.perturbation_net = perturbation_net
+        #: the perturbation networks trained by the last ``attribute`` call (None where none)
+        self.perturbation_nets_: tuple[nn.Module | None, ...] = ()
+        #: the mean objective of every epoch of the last ``attribute`` call
+        self.loss_history_: list[float] = []
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return False
+
+    @log_usage()
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensorsGeneric,
+        target: TargetType = None,
+        additional_forward_args: object = None,
+        baselines: BaselineType = None,
+        mode: str = "preservation",
+        lambda_mask: float = 1.0,
+        lambda_perturbation: float = 1.0,
+        loss: str | Callable[[Tensor, Tensor], Tensor] = "mse",
+        epochs: int = 50,
+        lr: float = 0.1,
+        batch_size: int | None = 256,
+        tol: float | None = None,
+        patience: int = 10,
+        show_progress: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> TensorOrTupleOfTensorsGeneric:
+        r"""Fit the masks and return them.
+
+        Args:
+            inputs (Tensor or tuple[Tensor, ...]): series to explain, batch first.
+            target (int, tuple, Tensor or list, optional): Captum's target. ``None``
+                (default) keeps the whole model output, e.g. the logits of every step of a
+                ``(B, T, C)`` model, as the paper does; otherwise it must select one scalar
+                per series.
+            additional_forward_args (Any, optional): extra model arguments after the inputs;
+                tensors whose first dimension is the batch are sliced with the mini-batches.
+            baselines (scalar, Tensor or tuple, optional): ``b`` above, default 0. With a
+                network it shifts the network's input, ``NN(x - b)``; without one it is the
+                perturbation; in the deletion game ``f(b)`` is the target output.
+                Per-series ``(B, ...)`` or shared ``(1, ...)`` tensors, or scalars.
+            mode (str): ``"preservation"`` (default, recommended) or ``"deletion"``.
+            lambda_mask (float): :math:`\lambda_1 \ge 0`, weight of the mask size.
+                Larger gives sparser, more precise masks, smaller gives higher recall.
+            lambda_perturbation (float): :math:`\lambda_2 \ge 0`, weight of the
+                perturbation size; keep it at least ``lambda_mask`` so the perturbation
+                cannot carry the prediction itself.
+            loss (str or Callable): ``"mse"`` (default) between the outputs, or
+                ``"cross_entropy"`` with the arg-max class of the reference output over the
+                last dim as label, or a callable ``loss(output, reference) -> scalar``.
+            epochs (int): passes over the explained series (default 50).
+            lr (float): Adam learning rate (default 0.1).
+            batch_size (int, optional): series per optimisation step (default 256; ``None``
+                fits all series at once). This is also the chunk size of the reference
+                forward passes, so it bounds the memory.
+            tol (float, optional): stop early once the epoch objective has not improved on
+                its best by more than ``tol`` (relative) for ``patience`` epochs.
+            patience (int): epochs without improvement before an early stop (with ``tol``).
+            show_progress (bool): show a progress bar over the epochs.
+            generator (torch.Generator, optional): draws the initial weights of the
+                ``"gru"`` networks, for reproducible masks. Masks start at 0.5 and the batch
+                order is fixed, so nothing else is random.
+
+        Returns:
+            *Tensor* or *tuple[Tensor, ...]* of masks in ``[0, 1]``, shaped like ``inputs``,
+            contiguous and detached.
+        """
+        is_tuple = _is_tuple(inputs)
+        xs = tuple(x.detach() for x in _format_tensor_into_tuples(inputs))
+        n = check_inputs(xs)
+        if mode not in MODES:
+            raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
+        if not (callable(loss) or loss in LOSSES):
+            raise ValueError(
+                f"`loss` must be one of {LOSSES} or a callable(output, reference), got {loss!r}."
+            )
+        lam_m = check_nonnegative_float(lambda_mask, "lambda_mask")
+        lam_p = check_nonnegative_float(lambda_perturbation, "lambda_perturbation")
+        check_positive_int(epochs, "epochs")
+        check_positive_int(batch_size, "batch_size", allow_none=True)
+        check_positive_int(patience, "patience")
+        if check_nonnegative_float(lr, "lr") == 0:
+            raise ValueError("`lr` must be > 0.")
+        if tol is not None:
+            check_nonnegative_float(tol, "tol")
+        bases = _baselines(baselines, xs)
+        nets = _build_nets(self.perturbation_net, xs, generator)
+        tgt = normalize_target(target, n)
+        args = _format_additional_forward_args(additional_forward_args)
+        fit = _loss_function(loss)
+        size = batch_size or n
+
+        def run(rows: tuple[Tensor, ...], start: int, stop: int) -> Tensor:
+            out = self.forward_func(*rows, *_slice_args(args, n, start, stop))
+            return out if tgt is None else select_target(out, _slice_target(tgt, start, stop))
+
+        self.loss_history_ = []
+        with frozen_model(self.forward_func, mode="eval"), torch.enable_grad():
+            with torch.no_grad():
+                if mode == "preservation":
+                    reference = [run(tuple(x[a:b] for x in xs), a, b) for a, b in chunks(n, size)]
+                else:
+                    reference = [
+                        run(
+                            tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xs, bases)),
+                            a,
+                            b,
+                        )
+                        for a, b in chunks(n, size)
+                    ]
+                _check_nets(nets, xs, bases, size)
+            masks = [torch.full_like(x, 0.5, requires_grad=True) for x in xs]
+            params = masks + [
+                p for net in nets if net is not None for p in net.parameters() if p.requires_grad
+            ]
+            optimiser = torch.optim.Adam(params, lr=lr, foreach=True)
+            steps = (
+                progress(range(epochs), desc=f"{self.get_name()} attribution", total=epochs)
+                if show_progress
+                else range(epochs)
+            )
+            best, stale = math.inf, 0
+            for _ in steps:
+                total = 0.0
+                for (a, b), ref in zip(chunks(n, size), reference):
+                    rows, size_term = _perturb(xs, masks, nets, bases, a, b, mode, lam_m, lam_p)
+                    objective = size_term + fit(run(rows, a, b), ref)
+                    grads = torch.autograd.grad(objective, params, allow_unused=True, materialize_grads=True)
+                    for p, g in zip(params, grads):
+                        p.grad = g
+                    optimiser.step()
+                    total += float(objective.detach()) * (b - a)
+                self.loss_history_.append(total / n)
+                if tol is not None:
+                    current = self.loss_history_[-1]
+                    if not math.isfinite(best) or current < best - tol * abs(best):
+                        best, stale = current, 0
+                    else:
+                        stale += 1
+                        if stale >= patience:
+                            break
+            if show_progress and hasattr(steps, "close"):
+                steps.close()
+        for net in nets:
+            if net is not None:
+                net.zero_grad(set_to_none=True)
+                net.requires_grad_(False)
+        self.perturbation_nets_ = tuple(nets)
+        out = tuple(m.detach().clamp(0, 1).contiguous() for m in masks)
+        return _format_output(is_tuple, out)
+
+
+def _perturb(
+    xs: tuple[Tensor, ...],
+    masks: list[Tensor],
+    nets: list[nn.Module | None],
+    bases: list[Tensor],
+    a: int,
+    b: int,
+    mode: str,
+    lam_m: float,
+    lam_p: float,
+) -> tuple[tuple[Tensor, ...], Tensor]:
+    """The perturbed rows ``a:b`` of every input and the size terms (element mean over the
+    batch, pooled over the inputs; the mask term uses the raw, unclamped mask as tint does)."""
+    perturbed, size_sum, count = [], torch.zeros((), dtype=xs[0].dtype, device=xs[0].device), 0
+    for x, m_raw, net, base in zip(xs, masks, nets, bases):
+        xb, m_raw = x[a:b], m_raw[a:b]
+        m = m_raw.clamp(0, 1)
+        bb = _rows(base, a, b)
+        p = bb if net is None else net(xb - bb)
+        keep = m_raw.abs() if mode == "preservation" else (1 - m_raw).abs()
+        size_sum = size_sum + lam_m * keep.sum()
+        if net is not None:
+            size_sum = size_sum + lam_p * p.abs().sum()
+        perturbed.append(xb * m + p * (1 - m) if mode == "preservation" else xb * (1 - m) + p * m)
+        count += xb.numel()
+    return tuple(perturbed), size_sum / count
+
+
+def _loss_function(loss: str | Callable) -> Callable[[Tensor, Tensor], Tensor]:
+    if callable(loss):
+        return loss
+    if loss == "mse":
+        return F.mse_loss
+
+    def cross_entropy(output: Tensor, reference: Tensor) -> Tensor:
+        if output.dim() < 2:
+            raise ValueError(
+                "`loss='cross_entropy'` needs class scores on the last output axis; with a "
+                "`target` selecting one scalar per series use `loss='mse'`."
+            )
+        return F.cross_entropy(
+            output.reshape(-1, output.shape[-1]), reference.reshape(-1, reference.shape[-1]).argmax(-1)
+        )
+
+    return cross_entropy
+
+
+def _baselines(baselines: BaselineType, xs: tuple[Tensor, ...]) -> list[Tensor]:
+    """One tensor per input, broadcastable to it, with batch dim 1 or ``B`` (or a 0-d scalar)."""
+    out = []
+    for i, (x, b) in enumerate(zip(xs, _format_baseline(baselines, xs))):
+        where = "baselines" if len(xs) == 1 else f"baselines[{i}]"
+        t = torch.as_tensor(b, dtype=x.dtype, device=x.device) if not isinstance(b, Tensor) else b.detach()
+        t = t.to(dtype=x.dtype, device=x.device)
+        if t.dim() > 0 and (t.dim() != x.dim() or t.shape[0] not in (1, x.shape[0])):
+            raise ValueError(
+                f"`{where}` has shape {tuple(t.shape)}; expected a scalar, (1, ...) or "
+                f"({x.shape[0]}, ...) broadcastable to the input shape {tuple(x.shape)}."
+            )
+        try:
+            torch.broadcast_shapes(t.shape, x.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"`{where}` of shape {tuple(t.shape)} does not broadcast to {tuple(x.shape)}."
+            ) from None
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"`{where}` contains NaN or Inf values.")
+        out.append(t)
+    return out
+
+
+def _rows(base: Tensor, a: int, b: int) -> Tensor:
+    return base[a:b] if base.dim() > 0 and base.shape[0] > 1 else base
+
+
+def _build_nets(
+    spec: object, xs: tuple[Tensor, ...], generator: torch.Generator | None
+) -> list[nn.Module | None]:
+    specs = per_input(tuple(spec) if isinstance(spec, list) else spec, len(xs), "perturbation_net")
+    nets: list[nn.Module | None] = []
+    for i, (s, x) in enumerate(zip(specs, xs)):
+        where = "inputs" if len(xs) == 1 else f"inputs[{i}]"
+        if s is None:
+            nets.append(None)
+            continue
+        if isinstance(s, str):
+            net = default_perturbation_net(x, where)
+            reset_parameters(net, generator)
+        else:
+            net = copy.deepcopy(s)
+        nets.append(net.to(device=x.device, dtype=x.dtype).requires_grad_(True))
+    return nets
+
+
+def _check_nets(
+    nets: Sequence[nn.Module | None], xs: tuple[Tensor, ...], bases: list[Tensor], size: int
+) -> None:
+    for i, (net, x, base) in enumerate(zip(nets, xs, bases)):
+        if net is None:
+            continue
+        rows = x[: min(size, x.shape[0])]
+        out = net(rows - _rows(base, 0, rows.shape[0]))
+        if not isinstance(out, Tensor) or out.shape != rows.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            where = "perturbation_net" if len(xs) == 1 else f"perturbation_net[{i}]"
+            raise ValueError(
+                f"`{where}` returned {got} for a batch of shape {tuple(rows.shape)}; it must return "
+                "a tensor of the same shape as its input."
+            )
+
+
+def _slice_args(args: tuple | None, n: int, a: int, b: int) -> tuple:
+    if args is None:
+        return ()
+    return tuple(
+        arg[a:b] if isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] == n else arg for arg in args
+    )
+
+
+def _slice_target(target: Target, a: int, b: int) -> Target:
+    return target[a:b] if isinstance(target, Tensor) else target
