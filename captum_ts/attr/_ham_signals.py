@@ -36,8 +36,10 @@ from ._ham_loss import ErrorFn, align_forecast, error_slopes
 from ._ham_steps import column_steps, only_through
 from ._ham_taps import TappedLayer, tappable_layers, tapped
 
-#: with ``horizon_chunk_size=None``: about this many bytes of backprop signals per chunk
+#: with ``horizon_chunk_size=None``: about this many bytes of backprop signals per chunk ...
 AUTO_CHUNK_BYTES = 256 * 2**20
+#: ... and at most this many cut-offs (larger chunks run no faster on CPU: cache misses)
+AUTO_CHUNK_MAX = 32
 
 
 @dataclass
@@ -177,8 +179,9 @@ def horizon_norms(
 
     inputs = [c.tap for rec in rest_layers for c in rec.calls] + [p for _, p in generic]
     if inputs and horizon > 1 and source.requires_grad:
-        per_cutoff = max(1, saved.bytes + sum(t.numel() * t.element_size() for t in inputs)) * n_groups
-        size = chunk_size or max(1, AUTO_CHUNK_BYTES // per_cutoff)
+        # a cut-off's backward holds a few activation-sized signals and its own gradients
+        per_cutoff = (4 * saved.largest + sum(t.numel() * t.element_size() for t in inputs)) * n_groups
+        size = chunk_size or min(AUTO_CHUNK_MAX, max(1, AUTO_CHUNK_BYTES // max(per_cutoff, 1)))
         for s0, s1 in chunks(horizon - 1, size):
             k = s1 - s0
             if head is not None:
@@ -275,17 +278,17 @@ class _HeadSignals:
 
 
 class _SavedBytes:
-    """Bytes of activations autograd saves during a forward (parameters excluded):
-    the size of one cut-off's backprop signals, to pick an automatic chunk size."""
+    """The largest activation autograd saves during a forward (parameters excluded):
+    the scale of one cut-off's backprop signals, to pick an automatic chunk size."""
 
     def __init__(self, param_ptrs: set[int]) -> None:
         self.param_ptrs = param_ptrs
-        self.bytes = 0
+        self.largest = 0
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, t: Tensor) -> Tensor:
         if t.data_ptr() not in self.param_ptrs:
-            self.bytes += t.numel() * t.element_size()
+            self.largest = max(self.largest, t.numel() * t.element_size())
         return t
 
     def __enter__(self) -> _SavedBytes:

@@ -1,0 +1,240 @@
+"""Horizon Activation Mapping figures: the HAM curves with their lines of
+proportionality, the causal-minus-anti-causal difference with its equivariant
+point, and a per-layer view.
+
+The functions take HAM results (anything with ``curve(mode, variate, layer)``,
+``horizon`` and ``normalized()``, as returned by ``HorizonActivationMap``), one
+or several (a mapping from a label to a result, drawn in one colour each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+MODE_STYLE = {"causal": "-", "anticausal": "-."}
+MODE_LABEL = {"causal": "causal [0, h)", "anticausal": "anti-causal [h, H)"}
+
+
+def plot_horizon_activation_map(
+    results: object,
+    ax: Axes | None = None,
+    modes: Sequence[str] = ("causal", "anticausal"),
+    normalize: bool = False,
+    proportionality: bool = True,
+    relative: bool = False,
+    colors: Sequence[str] | None = None,
+    variate: int | None = None,
+    layer: str | int | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The HAM figure: gradient norm average against the cut-off ``h``.
+
+    The bottom axis reads the causal sub-series ``0 -> h``; a twin top axis reads
+    the anti-causal sub-series ``h -> H`` by its length ``H - h``. Causal curves are
+    solid, anti-causal dash-dotted, each with its dashed line of proportionality
+    (uniform contribution of every step) in the same colour. Several models share
+    the axes, one colour each; ``normalize`` divides every model's curves by their
+    maximum (the legend shows the divisor) so that their shapes compare.
+
+    Args:
+        results: one HAM result, or a mapping ``{label: result}``.
+        ax: axes to draw on (a new figure if None).
+        modes: which curves to draw.
+        normalize: rescale each model by ``1 / max`` of its curves.
+        proportionality: draw the lines of proportionality.
+        relative: x in ``h / H`` (to compare different horizons).
+        colors: one matplotlib colour per model (default: the colour cycle).
+        variate, layer: which curve of a per-variate or per-layer result.
+        title: axes title.
+
+    >>> import torch
+    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> res = HorizonActivationMap(torch.nn.Linear(6, 4)).attribute(torch.randn(8, 6), torch.randn(8, 4))
+    >>> ax = plot_horizon_activation_map({"linear": res})
+    >>> len(ax.lines)  # two curves, two lines of proportionality
+    4
+    """
+    items = _as_items(results)
+    for mode in modes:
+        if mode not in MODE_STYLE:
+            raise ValueError(f"`modes` entries must be 'causal' or 'anticausal', got {mode!r}.")
+    horizons = {res.horizon for _, res in items}
+    if len(horizons) > 1 and not relative:
+        raise ValueError(f"the results have different horizons {sorted(horizons)}; pass `relative=True`.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    palette = _colors(colors, len(items))
+    handles = []
+    for (label, res), color in zip(items, palette):
+        shown = res.normalized() if normalize else res
+        x = _x(res.horizon, relative)
+        for mode in modes:
+            y = _numpy(shown.curve(mode, variate, layer))
+            ax.plot(x, y, MODE_STYLE[mode], color=color, lw=1.8)
+            if proportionality:
+                ax.plot([x[0], x[-1]], [y[0], y[-1]], "--", color=color, lw=1.0, alpha=0.7)
+        if normalize:
+            scale = max(_numpy(res.curve(m, variate, layer)).max() for m in ("causal", "anticausal"))
+            label = f"{label} (÷{scale:.3g})"
+        handles.append(Line2D([], [], color=color, lw=3, label=label))
+    handles += [Line2D([], [], ls=MODE_STYLE[m], color="0.3", label=MODE_LABEL[m]) for m in modes]
+    if proportionality:
+        handles.append(Line2D([], [], ls="--", color="0.3", lw=1.0, label="proportionality"))
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    horizon = max(horizons)
+    top = 1.0 if relative else float(horizon)
+    ax.set_xlim(0, top)
+    ax.set_xlabel("Causal sub-series 0 → h" + (" (h / H)" if relative else ""))
+    twin = ax.secondary_xaxis("top", functions=(lambda h: top - h, lambda h: top - h))
+    twin.set_xlabel("Anti-causal sub-series h → H (length H − h" + (", relative)" if relative else ")"))
+    ax.set_ylabel("Normalised gradient norm average" if normalize else "Gradient norm average")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_ham_difference(
+    results: object,
+    ax: Axes | None = None,
+    colors: Sequence[str] | None = None,
+    variate: int | None = None,
+    layer: str | int | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The difference plot: ``d(h) = (causal - anti-causal) / max``, running from
+    about -1 to 1, against the uniform-differences line from ``(0, -1)`` to
+    ``(H, 1)``. The equivariant point ``h* = argmin |d|`` is marked, with the two
+    lines of proportionality ``(0, -1) -> (h*, 0)`` and ``(h*, 0) -> (H, 1)``. An
+    ``h*`` left of ``H / 2`` means the early steps move the parameters as much as
+    the (longer) rest of the horizon.
+
+    >>> import torch
+    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> res = HorizonActivationMap(torch.nn.Linear(6, 4)).attribute(torch.randn(8, 6), torch.randn(8, 4))
+    >>> ax = plot_ham_difference(res)
+    >>> len(ax.lines)  # uniform line, zero line, curve, two proportionality lines
+    5
+    """
+    items = _as_items(results)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    horizon = max(res.horizon for _, res in items)
+    ax.plot([0, horizon], [-1, 1], ":", color="0.5", lw=1.2, label="uniform differences")
+    ax.axhline(0.0, color="0.8", lw=0.8)
+    for (label, res), color in zip(items, _colors(colors, len(items))):
+        d = _numpy(res.curve("causal", variate, layer)) - _numpy(res.curve("anticausal", variate, layer))
+        top = d.max()
+        d = d / top if top > 0 else d
+        h_star = int(np.abs(d).argmin())
+        x = np.arange(res.horizon + 1)
+        ax.plot(x, d, "-", color=color, lw=1.8, label=f"{label} (h* = {h_star})")
+        ax.plot([0, h_star], [-1, 0], "--", color=color, lw=1.0, alpha=0.7)
+        ax.plot([h_star, res.horizon], [0, 1], "--", color=color, lw=1.0, alpha=0.7)
+        ax.scatter([h_star], [d[h_star]], color=color, zorder=3, s=30)
+    ax.set_xlim(0, horizon)
+    ax.set_xlabel("Cut-off h")
+    ax.set_ylabel("(causal − anti-causal) / max")
+    ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax
+
+
+def plot_ham_layers(
+    result: object,
+    modes: Sequence[str] = ("causal", "anticausal"),
+    normalize: bool = True,
+    variate: int | None = None,
+    cmap: str = "viridis",
+    max_legend: int = 8,
+) -> Figure:
+    """One panel per mode with a curve per parameter tensor, coloured from the
+    first layer to the last, and the model-level mean in black. With ``normalize``
+    each layer's curves are divided by their maximum, so layers of very different
+    gradient scales compare by shape: a layer above the dashed diagonal is driven
+    mostly by the early horizon steps (causal panel).
+
+    >>> import torch
+    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
+    >>> res = HorizonActivationMap(net).attribute(torch.randn(8, 6), torch.randn(8, 4))
+    >>> fig = plot_ham_layers(res)
+    >>> len(fig.axes[0].lines)  # 4 parameter tensors, the mean, the diagonal
+    6
+    """
+    names = list(result.layer_names)
+    group = 0
+    if result.variates is not None:
+        if variate is None and len(result.variates) > 1:
+            raise ValueError(f"the result has {len(result.variates)} groups of variates; pass `variate=`.")
+        group = variate or 0
+    causal = _numpy(result.layer_causal[:, group])  # (H+1, L)
+    anti = _numpy(result.layer_anticausal[:, group])
+    curves = {"causal": causal, "anticausal": anti}
+    if normalize:
+        top = np.maximum(causal.max(0), anti.max(0))
+        top = np.where(top > 0, top, 1.0)
+        curves = {k: v / top for k, v in curves.items()}
+    active = (causal.max(0) > 0) | (anti.max(0) > 0)
+    fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4), squeeze=False, sharey=True)
+    colours = plt.get_cmap(cmap)(np.linspace(0, 0.9, max(len(names), 1)))
+    x = np.arange(causal.shape[0])
+    for ax, mode in zip(axes[0], modes):
+        values = curves[mode]
+        for i, name in enumerate(names):
+            ax.plot(x, values[:, i], MODE_STYLE[mode], color=colours[i], lw=1.2, label=name)
+        mean = values[:, active].mean(1) if active.any() else np.zeros_like(x, dtype=float)
+        ax.plot(x, mean, "-", color="k", lw=2.2, label="mean")
+        ax.plot([x[0], x[-1]], [mean[0], mean[-1]], "--", color="k", lw=1.0, alpha=0.7)
+        ax.set_title(MODE_LABEL[mode], fontsize=10)
+        ax.set_xlabel("Cut-off h")
+        ax.set_xlim(0, x[-1])
+    axes[0, 0].set_ylabel("Normalised gradient norm (per layer)" if normalize else "Gradient norm average")
+    if len(names) <= max_legend:
+        axes[0, -1].legend(fontsize=7, loc="best")
+    else:
+        bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), ax=axes[0].tolist(), ticks=[0, 0.9])
+        bar.ax.set_yticklabels([names[0], names[-1]], fontsize=7)
+    return fig
+
+
+# ----------------------------------------------------------------------------- helpers
+def _as_items(results: object) -> list[tuple[str, object]]:
+    if isinstance(results, Mapping):
+        items = list(results.items())
+    elif hasattr(results, "curve"):
+        items = [("model", results)]
+    else:
+        raise TypeError("`results` must be a HAM result or a mapping {label: result}.")
+    if not items:
+        raise ValueError("`results` is empty.")
+    for label, res in items:
+        if not hasattr(res, "curve"):
+            raise TypeError(f"`results[{label!r}]` is not a HAM result (no `curve` method).")
+    return items
+
+
+def _colors(colors: Sequence[str] | None, n: int) -> list:
+    if colors is not None:
+        if len(colors) < n:
+            raise ValueError(f"`colors` has {len(colors)} entries for {n} results.")
+        return list(colors)
+    cycle = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    return [cycle[i % len(cycle)] for i in range(n)]
+
+
+def _x(horizon: int, relative: bool) -> np.ndarray:
+    x = np.arange(horizon + 1, dtype=float)
+    return x / max(horizon, 1) if relative else x
+
+
+def _numpy(values: object) -> np.ndarray:
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values, dtype=float)
