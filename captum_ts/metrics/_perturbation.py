@@ -282,18 +282,26 @@ def score_copies(
     return torch.cat(parts, dim=1)
 
 
+def flat_rows(values: tuple[Tensor, ...], xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """Each tensor broadcast to its input's shape and viewed as ``(B, 1, N)`` rows."""
+    return tuple(v.expand(x.shape).reshape(x.shape[0], 1, -1) for v, x in zip(values, xs))
+
+
 def masked_copies(
-    positions: tuple[Tensor, ...], counts: Tensor, ranked: tuple[Tensor, ...], rest: tuple[Tensor, ...]
+    positions: tuple[Tensor, ...],
+    counts: Tensor,
+    ranked: tuple[Tensor, ...],
+    rest: tuple[Tensor, ...],
+    xs: tuple[Tensor, ...],
 ) -> tuple[Tensor, ...]:
     """Copy ``j`` of every example takes ``ranked`` on the cells whose region rank
-    is below ``counts[j]`` and ``rest`` elsewhere; returns ``B * len(counts)`` rows
-    per input, sample-major. Deletion: ``ranked`` = baseline, ``rest`` = input."""
+    is below ``counts[j]`` and ``rest`` elsewhere (both ``(B, 1, N)`` rows, see
+    :func:`flat_rows`); returns ``B * len(counts)`` rows shaped like ``xs``,
+    sample-major. Deletion: ``ranked`` = baseline, ``rest`` = input."""
     out = []
-    for pos, top, other in zip(positions, ranked, rest):
-        batch = other.shape[0]
+    for pos, top, other, x in zip(positions, ranked, rest, xs):
         mask = pos.unsqueeze(1) < counts.view(1, -1, 1)  # (B, S, N)
-        rows = torch.where(mask, top.reshape(batch, 1, -1), other.reshape(batch, 1, -1))
-        out.append(rows.reshape(batch * counts.numel(), *other.shape[1:]))
+        out.append(torch.where(mask, top, other).view(x.shape[0] * counts.numel(), *x.shape[1:]))
     return tuple(out)
 
 

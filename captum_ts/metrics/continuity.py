@@ -104,7 +104,6 @@ def continuity(
     per_chunk = per_example_chunk(n_perturb_samples, batch, rows_per_chunk=max_examples_per_batch)
     for start, stop in chunks(n_perturb_samples, per_chunk):
         n = stop - start
-        repeated = tuple(x.repeat_interleave(n, dim=0) for x in xs)
         if perturb is None:
             noise = normal_draws(
                 n, [tuple(x.shape) for x in xs], generator=generator, device=xs[0].device, dtype=xs[0].dtype
@@ -114,12 +113,14 @@ def continuity(
                 for x, r, e in zip(xs, radii, noise)
             )
         else:
-            moved = perturb(repeated, is_tuple)
+            moved = perturb(tuple(x.repeat_interleave(n, dim=0) for x in xs), is_tuple)
         expanded = expand_explanation_kwargs(kwargs, batch, n)
         changed = _explain(explanation_func, moved, is_tuple, expanded, batch * n)
-        numerator = (changed - reference.repeat_interleave(n, dim=0)).abs().sum(1)
-        step = torch.cat([(m - x).reshape(batch * n, -1) for m, x in zip(moved, repeated)], dim=1)
-        denominator = step.to(numerator.dtype).square().sum(1).sqrt()
+        numerator = (changed.view(batch, n, -1) - reference.unsqueeze(1)).abs().sum(2).view(-1)
+        step = torch.cat(
+            [(m.reshape(batch, n, -1) - x.reshape(batch, 1, -1)) for m, x in zip(moved, xs)], dim=2
+        )
+        denominator = step.to(numerator.dtype).square().sum(2).view(-1).sqrt()
         valid = (denominator > 0).view(batch, n)
         ratio = (numerator / torch.where(denominator > 0, denominator, 1.0)).view(batch, n)
         best = torch.maximum(best, ratio.masked_fill(~valid, float("-inf")).amax(1))

@@ -21,6 +21,7 @@ from ._perturbation import (
     build_regions,
     cell_positions,
     check_attributions,
+    flat_rows,
     masked_copies,
     predicted_class,
     rank_positions,
@@ -212,9 +213,10 @@ def _fraction_auc(
     )
     # deletion: the top regions take the baseline; insertion: they come from the input
     ranked, rest = (xs, fills) if insertion else (fills, xs)
+    ranked, rest = flat_rows(ranked, xs), flat_rows(rest, xs)
 
     def build(s0: int, s1: int) -> tuple[Tensor, ...]:
-        return masked_copies(pos, counts[s0:s1], ranked, rest)
+        return masked_copies(pos, counts[s0:s1], ranked, rest, xs)
 
     curve = score_copies(
         forward_func,

@@ -14,7 +14,14 @@ from torch import Tensor
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
 from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int
-from ._perturbation import as_tuple, check_attributions, predicted_class, removal_values, score_copies
+from ._perturbation import (
+    as_tuple,
+    check_attributions,
+    flat_rows,
+    predicted_class,
+    removal_values,
+    score_copies,
+)
 
 
 @dataclass(frozen=True)
@@ -120,12 +127,13 @@ def rcap(
     revealed = sal.unsqueeze(1) > thresholds.unsqueeze(2)  # (B, K, n)
     hit = (sal.unsqueeze(1) * revealed).sum(2) / sal.sum(1, keepdim=True)
     sizes = [x[0].numel() for x in xs]
+    kept, removed = flat_rows(xs, xs), flat_rows(fills, xs)
 
     def build(s0: int, s1: int) -> tuple[Tensor, ...]:
         parts = revealed[:, s0:s1].split(sizes, dim=2)
         return tuple(
-            torch.where(m, x.reshape(batch, 1, -1), f.reshape(batch, 1, -1)).reshape(-1, *x.shape[1:])
-            for m, x, f in zip(parts, xs, fills)
+            torch.where(m, keep, fill).view(-1, *x.shape[1:])
+            for m, keep, fill, x in zip(parts, kept, removed, xs)
         )
 
     prob = score_copies(

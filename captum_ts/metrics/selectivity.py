@@ -25,6 +25,7 @@ from ._perturbation import (
     cell_positions,
     check_attributions,
     check_order,
+    flat_rows,
     forward,
     masked_copies,
     rank_positions,
@@ -197,9 +198,10 @@ def selectivity(
     else:
         pos = cell_positions(rank_positions(region_scores(first, regions), order), regions)
         counts = torch.arange(n + 1, device=xs[0].device)
+        removed, kept = flat_rows(fills, xs), flat_rows(xs, xs)
         curve = score_copies(
             forward_func,
-            lambda s0, s1: masked_copies(pos, counts[s0:s1], fills, xs),
+            lambda s0, s1: masked_copies(pos, counts[s0:s1], removed, kept, xs),
             n + 1,
             batch,
             tgt,
