@@ -20,6 +20,7 @@ from captum_ts.attr.regularizers import (
 from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
 from captum_ts.datasets import bumps
 from captum_ts.models import CNN1dClassifier, GRUClassifier, fit_classifier
+from captum_ts.testing import check_attributor
 
 T = 24
 
@@ -464,3 +465,23 @@ def test_bad_inputs_and_layers():
         SequenceDreaming(model, layer=model.features[0]).attribute(
             torch.randn(2, T, 1, dtype=torch.float64), objective="logit", target=0
         )
+
+
+def test_property_kit_contracts():
+    report = check_attributor(
+        SequenceDreaming,
+        max_examples=4,
+        attribute_kwargs={"steps": 4, "start_noise": 0.05},
+        layouts=("btf", "bt"),
+        checks=("output_matches_inputs", "no_mutation", "deterministic", "no_grad"),
+    )
+    assert report.passed
+    tuples = check_attributor(
+        SequenceDreaming,
+        max_examples=4,
+        attribute_kwargs={"steps": 4},
+        tuple_inputs=True,
+        batch_invariant=True,
+        checks=("output_matches_inputs", "batch_invariance"),
+    )
+    assert tuples.passed
