@@ -34,13 +34,14 @@ def run(ctx: DemoContext) -> str:
             z, nt_type="smoothgrad", nt_samples=10, stdevs=0.15, **kw
         ).abs(),
     }
+    draws = 3
     curves, rcaps, rows = {}, {}, []
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Input Tensor")  # Captum's note on requires_grad
         for name, explain in explainers.items():
             attr = explain(x, target=y)
             sel = selectivity(model, x, attr, target=y, n_steps=16, patch_size=4)
-            cont = continuity(explain, x, n_perturb_samples=4, target=y, generator=seeded())
+            cont = continuity(explain, x, n_perturb_samples=draws, target=y, generator=seeded())
             rc = rcap(model, x, attr, target=y, return_levels=True)
             dauc = deletion_auc(model, x, attr, target=y)
             iauc = insertion_auc(model, x, attr, target=y)
@@ -58,8 +59,8 @@ def run(ctx: DemoContext) -> str:
     return (
         f"The CNN of the previous section, {len(x)} test series, each method's map for the true class. "
         "Selectivity removes the most relevant 4-step patches (all features) one by one: a steep fall, "
-        "low AUC and high AOPC mean the map found what the model uses. Continuity is the largest "
-        "explanation change per unit of input change over 4 Gaussian perturbations (lower is smoother). "
+        "low AUC and high AOPC mean the map found what the model uses. Continuity is the largest explanation "
+        f"change per unit of input change over {draws} Gaussian perturbations (lower is smoother). "
         "RCAP reveals the top 10-50 % of the map over zeros (higher is better); deletion AUC (lower) and "
         "insertion AUC over a blurred series (higher) follow the Guided AbsoluteGrad paper.\n\n"
         f"![selectivity curves]({sel_name})\n\n![RCAP]({rcap_name})\n\n"

@@ -41,8 +41,8 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
     bar_ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right")
     bar_ax.set_ylabel("RCAP (higher is better)")
     bar_ax.set_ylim(0, max(1e-3, max(m + e for m, e in zip(means, errors))) * 1.15)
-    for i, m in enumerate(means):
-        bar_ax.text(i, m, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
+    for i, (m, e) in enumerate(zip(means, errors)):
+        bar_ax.text(i, m + e, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
     if with_levels:
         level_ax = axes[0, 1]
         for name, res in with_levels.items():
@@ -56,8 +56,9 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
             level_ax.plot(levels, hit, color=color, ls="--", lw=1)
             level_ax.plot(levels, prob, color=color, ls=":", lw=1)
         level_ax.invert_xaxis()
-        level_ax.set_xlabel("percentile level p (revealed region grows to the right)")
-        level_ax.set_ylabel("hit rate -- , probability .., product -")
+        level_ax.set_xlabel("percentile level p (the revealed region grows to the right)")
+        level_ax.set_ylabel("mean over series")
+        level_ax.set_title("solid: hit rate x probability, dashed: hit rate, dotted: probability", fontsize=9)
         level_ax.set_ylim(0, 1.02)
         level_ax.legend(fontsize=8)
     if title:
