@@ -1,0 +1,93 @@
+"""A learned mask drawn over the series it explains, next to the true salient cells."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from ._arrays import as_time_by_feature
+
+
+def plot_mask_over_states(
+    series: object,
+    mask: object,
+    saliency: object | None = None,
+    states: object | None = None,
+    feature_names: Sequence[str] | None = None,
+    title: str | None = None,
+    mask_label: str = "mask",
+) -> Figure:
+    """One panel per feature: the series (black, left axis), the mask as a red area (right
+    axis, 0 to 1) and, if given, the truly salient steps shaded green. A first panel shows
+    the hidden ``states`` as a step line when they are given.
+
+    ``series``, ``mask`` and ``saliency`` are one series each, ``(T, F)`` or ``(T,)``;
+    ``states`` is ``(T,)``.
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(50, 3))
+    >>> fig = plot_mask_over_states(x, np.abs(x) / 3, states=np.arange(50) // 25)
+    >>> len(fig.axes)
+    7
+    """
+    x = as_time_by_feature(series, "series")
+    m = as_time_by_feature(mask, "mask")
+    if m.shape != x.shape:
+        raise ValueError(f"`mask` has shape {m.shape} but the series has {x.shape}.")
+    truth = None
+    if saliency is not None:
+        truth = as_time_by_feature(saliency, "saliency")
+        if truth.shape != x.shape:
+            raise ValueError(f"`saliency` has shape {truth.shape} but the series has {x.shape}.")
+    n_time, n_feat = x.shape
+    state_row = states is not None
+    fig, axes = plt.subplots(
+        n_feat + state_row,
+        1,
+        figsize=(9, 1.0 + 1.3 * (n_feat + 0.6 * state_row)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [0.6] * state_row + [1.0] * n_feat},
+    )
+    axes = axes[:, 0]
+    steps = np.arange(n_time)
+    if state_row:
+        s = np.asarray(states.detach().cpu() if hasattr(states, "detach") else states).reshape(-1)
+        if s.shape[0] != n_time:
+            raise ValueError(f"`states` has {s.shape[0]} steps but the series has {n_time}.")
+        axes[0].step(steps, s, where="mid", color="tab:blue", lw=1.2)
+        axes[0].set_ylabel("state", rotation=0, ha="right", va="center")
+        axes[0].set_yticks(np.unique(s))
+    names = list(feature_names) if feature_names is not None else [f"feature {j}" for j in range(n_feat)]
+    for j, ax in enumerate(axes[state_row:]):
+        if truth is not None:
+            ax.fill_between(
+                steps,
+                0,
+                1,
+                where=truth[:, j] > 0,
+                step="mid",
+                color="tab:green",
+                alpha=0.18,
+                transform=ax.get_xaxis_transform(),
+                lw=0,
+                label="truly salient",
+            )
+        ax.plot(steps, x[:, j], color="k", lw=0.9)
+        ax.set_ylabel(names[j], rotation=0, ha="right", va="center")
+        twin = ax.twinx()
+        twin.fill_between(steps, 0, m[:, j], step="mid", color="tab:red", alpha=0.45, lw=0, label=mask_label)
+        twin.set_ylim(0, 1.05)
+        twin.set_yticks([0, 1])
+        if j == 0:
+            handles = [h for a in (ax, twin) for h in a.get_legend_handles_labels()[0]]
+            ax.legend(handles, [h.get_label() for h in handles], loc="upper right", fontsize=8, ncol=2)
+    axes[-1].set_xlim(-0.5, n_time - 0.5)
+    axes[-1].set_xlabel("time step")
+    if title:
+        axes[0].set_title(title, loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
