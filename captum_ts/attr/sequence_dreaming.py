@@ -244,6 +244,11 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                     f"objective {objective!r} needs `neuron_selector`: a channel index, an index "
                     "tuple, one per row, or a callable over the layer output."
                 )
+            if target is not None:
+                raise ValueError(
+                    f"`target` is not used by the layer objective {objective!r}; the unit is chosen by "
+                    "`neuron_selector`."
+                )
             selector = (
                 neuron_selector
                 if callable(neuron_selector)
