@@ -79,6 +79,24 @@ def tint_extremal_mask(
     return ExtremalMask(model).attribute(x, trainer=trainer, mask_net=mask_net, batch_size=batch_size)
 
 
+def tint_defaults(model: nn.Module, x: torch.Tensor):
+    """tint's ``ExtremalMask(model).attribute(x)``: no perturbation network, lr 1e-3, 100 epochs,
+    batch 32 (with a quiet trainer of the same ``max_epochs``)."""
+    from pytorch_lightning import Trainer
+    from tint.attr import ExtremalMask
+
+    trainer = Trainer(
+        max_epochs=100,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    return ExtremalMask(model).attribute(x, trainer=trainer)
+
+
 def ours(model: nn.Module, x: torch.Tensor, seed: int = 0, **kwargs) -> torch.Tensor:
     return LearnedPerturbationMask(model).attribute(
         x, generator=torch.Generator().manual_seed(seed), **kwargs
@@ -111,7 +129,11 @@ def main() -> None:
     parser.add_argument("--timing-epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-tint", action="store_true")
+    parser.add_argument(
+        "--only", default=None, help="run only the quality rows whose name contains this text"
+    )
     args = parser.parse_args()
     n_explain = args.explain or (60 if args.quick else 200)
     epochs = args.epochs or (100 if args.quick else PAPER["epochs"])
@@ -145,6 +167,8 @@ def main() -> None:
                 )
             )
         for name, run in runs:
+            if args.only and args.only not in name:
+                continue
             start = time.perf_counter()
             mask = run()
             rows.append(scores(name, mask, truth, time.perf_counter() - start))
@@ -152,6 +176,8 @@ def main() -> None:
         print("\nQuality (pooled over the explained series, tint's definitions):")
         print(table(rows, HEADER))
 
+    if args.skip_speed:
+        return
     timing_x = x[:200]
     work = dict(epochs=args.timing_epochs, batch_size=PAPER["batch_size"], lr=PAPER["lr"])
     contenders = {
