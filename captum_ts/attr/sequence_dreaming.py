@@ -238,30 +238,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         make_optimizer = _optimizer_factory(optimizer, lr, optimizer_kwargs)
         loss_terms, projections = _split_regularizers(regularizers)
         time_dims = tuple(_time_axis(x, d) for x, d in zip(xs, per_input(time_dim, len(xs), "time_dim")))
-        if objective in LAYER_OBJECTIVES:
-            if neuron_selector is None:
-                raise ValueError(
-                    f"objective {objective!r} needs `neuron_selector`: a channel index, an index "
-                    "tuple, one per row, or a callable over the layer output."
-                )
-            if target is not None:
-                raise ValueError(
-                    f"`target` is not used by the layer objective {objective!r}; the unit is chosen by "
-                    "`neuron_selector`."
-                )
-            selector = (
-                neuron_selector
-                if callable(neuron_selector)
-                else normalize_target(neuron_selector, batch, name="neuron_selector")
-            )
-            tgt: Target = None
-        else:
-            if neuron_selector is not None:
-                raise ValueError(
-                    f"`neuron_selector` is only used with a `layer`; objective is {objective!r}."
-                )
-            selector = None
-            tgt = normalize_target(target, batch)
+        tgt, selector = _what_to_maximise(objective, target, neuron_selector, batch)
 
         starts = tuple(x.detach().clone() for x in xs)
         if noise > 0:
@@ -422,6 +399,30 @@ class _Problem:
             if view.untyped_storage().data_ptr() == leaf.untyped_storage().data_ptr():
                 view = view.clone()  # a projection returned a view of the leaf itself
             leaf.copy_(from_channels_by_time(view, leaf.shape, time_dim))
+
+
+def _what_to_maximise(
+    objective: str, target: TargetType, neuron_selector: object, batch: int
+) -> tuple[Target, object]:
+    """Check and normalise ``target`` (output objectives) or ``neuron_selector``
+    (layer objectives); return ``(target, selector)``, one of them None."""
+    if objective in LAYER_OBJECTIVES:
+        if neuron_selector is None:
+            raise ValueError(
+                f"objective {objective!r} needs `neuron_selector`: a channel index, an index "
+                "tuple, one per row, or a callable over the layer output."
+            )
+        if target is not None:
+            raise ValueError(
+                f"`target` is not used by the layer objective {objective!r}; the unit is chosen by "
+                "`neuron_selector`."
+            )
+        if callable(neuron_selector):
+            return None, neuron_selector
+        return None, normalize_target(neuron_selector, batch, name="neuron_selector")  # type: ignore[arg-type]
+    if neuron_selector is not None:
+        raise ValueError(f"`neuron_selector` is only used with a `layer`; objective is {objective!r}.")
+    return normalize_target(target, batch), None
 
 
 def _probabilities(output: Tensor) -> Tensor:
