@@ -272,14 +272,35 @@ def score_copies(
     """
     per_chunk = per_example_chunk(n_copies, batch, rows_per_chunk=max_examples_per_batch)
     parts = []
+    expanded: dict[int, tuple[object, Target, Tensor]] = {}  # per chunk size: args, target, row index
     with torch.no_grad():
         for start, stop in chunks(n_copies, per_chunk):
             n = stop - start
             rows = build(start, stop)
-            args = expand_additional_forward_args(additional_forward_args, n)
+            if n not in expanded:
+                tgt = expand_target(target, n)
+                index = torch.arange(batch * n, device=rows[0].device)
+                expanded[n] = (expand_additional_forward_args(additional_forward_args, n), tgt, index)
+            args, tgt, index = expanded[n]
             out = forward_func(*rows, *args) if args is not None else forward_func(*rows)
-            parts.append(output_scores(out, expand_target(target, n), softmax).reshape(batch, n))
+            if not parts:  # the first chunk checks the output and the target with clear errors
+                scores = output_scores(out, tgt, softmax)
+            else:  # the same targets again: index directly
+                scores = _select_checked(torch.softmax(out, dim=-1) if softmax else out, tgt, index)
+            parts.append(scores.reshape(batch, n))
     return torch.cat(parts, dim=1)
+
+
+def _select_checked(output: Tensor, target: Target, index: Tensor) -> Tensor:
+    """``select_target`` without its checks, for targets already checked on the first chunk."""
+    if target is None:
+        return output.reshape(-1)
+    if isinstance(target, tuple):
+        return output[(slice(None), *target)]
+    idx = target.to(output.device)
+    if idx.dim() == 1:
+        return output[index, idx]
+    return output[(index, *idx.unbind(1))]
 
 
 def flat_rows(values: tuple[Tensor, ...], xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
