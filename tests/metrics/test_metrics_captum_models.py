@@ -1,8 +1,11 @@
 """Every metric on a real 1-D CNN with Captum attributions: Captum calling style,
 (B, T, F) and (B, F, T) layouts, no_grad, no mutation of the model or the data."""
 
+import pytest
 import torch
 from captum.attr import IntegratedGradients, Saliency
+from hypothesis import given
+from hypothesis import strategies as st
 
 from captum_ts._state import snapshot_parameters
 from captum_ts.metrics import continuity, deletion_auc, insertion_auc, rcap, selectivity
@@ -78,3 +81,41 @@ def test_metrics_run_under_no_grad():
         continuity(sal.attribute, x, target=y, n_perturb_samples=2)
         rcap(model, x, attr, target=y)
         deletion_auc(model, x, attr, target=y)
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6, unique=True))
+def test_an_example_scores_the_same_whatever_else_is_in_the_batch(rows):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(20, 8), torch.nn.Tanh(), torch.nn.Linear(8, 3)
+    )
+    net = net.double()
+    x = torch.randn(6, 10, 2, dtype=torch.float64)
+    a = torch.randn(6, 10, 2, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    idx = torch.tensor(rows)
+    metrics = [
+        lambda x, a, y: selectivity(net, x, a, target=y, n_steps=6, patch_size=2).curve,
+        lambda x, a, y: rcap(net, x, a, target=y),
+        lambda x, a, y: deletion_auc(net, x, a, target=y),
+        lambda x, a, y: insertion_auc(net, x, a, target=y),
+    ]
+    for metric in metrics:
+        torch.testing.assert_close(metric(x[idx], a[idx], y[idx]), metric(x, a, y)[idx])
+
+
+@pytest.mark.cuda
+def test_every_metric_runs_on_cuda():
+    model, x, y = make()
+    model, x, y = model.cuda(), x.cuda(), y.cuda()
+    attr = Saliency(model).attribute(x, target=y, abs=True)
+    outs = [
+        selectivity(model, x, attr, target=y, n_steps=4).auc,
+        continuity(
+            Saliency(model).attribute, x, target=y, n_perturb_samples=2, generator=torch.Generator("cuda")
+        ),
+        rcap(model, x, attr, target=y),
+        deletion_auc(model, x, attr, target=y),
+        insertion_auc(model, x, attr, target=y),
+    ]
+    assert all(o.device.type == "cuda" and o.shape == (4,) for o in outs)
