@@ -185,6 +185,7 @@ def blur_along_time(x: Tensor, feature_dim: int | None, sigma: float | None = No
     edge values repeated at the ends). ``sigma=None`` uses ``T / 14``, the ratio
     of the 16-pixel blur to 224-pixel images in the Guided AbsoluteGrad paper.
 
+    >>> import torch
     >>> blur_along_time(torch.tensor([[0.0, 0.0, 3.0, 0.0, 0.0]]), None, sigma=1.0)
     tensor([[0.1620, 0.7261, 1.1972, 0.7261, 0.1620]])
     """

@@ -78,6 +78,7 @@ def continuity(
     Examples::
 
         >>> import torch
+        >>> from captum_ts.metrics import continuity
         >>> w = torch.tensor([3.0, 4.0], dtype=torch.float64)
         >>> grad_x_input = lambda x: x * w           # Gradient x Input of f(x) = w . x
         >>> x = torch.randn(8, 2, dtype=torch.float64)

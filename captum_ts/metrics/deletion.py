@@ -93,6 +93,7 @@ def deletion_auc(
     Examples::
 
         >>> import torch
+        >>> from captum_ts.metrics import deletion_auc
         >>> model = lambda x: torch.stack([-x[:, :2].sum(1), x[:, :2].sum(1)], 1)
         >>> x = torch.ones(1, 10)
         >>> good = torch.linspace(1, 0, 10).expand(1, 10)   # ranks x[:, :2] first
@@ -146,6 +147,7 @@ def insertion_auc(
     Examples::
 
         >>> import torch
+        >>> from captum_ts.metrics import insertion_auc
         >>> model = lambda x: torch.stack([-x[:, :2].sum(1), x[:, :2].sum(1)], 1)
         >>> x = torch.ones(1, 10)
         >>> good = torch.linspace(1, 0, 10).expand(1, 10)

@@ -29,6 +29,8 @@ def time_shift(
     ``"roll"`` wraps around, ``"zero"`` puts zeros. All tensors of a tuple input
     are shifted by the same amount per row.
 
+    >>> import torch
+    >>> from captum_ts.metrics import time_shift
     >>> shift = time_shift(1, generator=torch.Generator().manual_seed(0))
     >>> x = torch.arange(5.0).view(1, 5)
     >>> shift(x)
@@ -57,6 +59,8 @@ def time_shift(
 def shift_along_time(x: Tensor, shifts: Tensor, feature_dim: int | None = -1, mode: str = "edge") -> Tensor:
     """Shift row ``i`` of ``x`` by ``shifts[i]`` steps along time (positive: later).
 
+    >>> import torch
+    >>> from captum_ts.metrics import shift_along_time
     >>> shift_along_time(torch.arange(4.0).view(1, 4), torch.tensor([-1]), None, "roll")
     tensor([[1., 2., 3., 0.]])
     """

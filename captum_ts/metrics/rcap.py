@@ -102,6 +102,7 @@ def rcap(
     Examples::
 
         >>> import torch
+        >>> from captum_ts.metrics import rcap
         >>> model = lambda x: torch.stack([-x[:, :4].sum(1), x[:, :4].sum(1)], 1)  # reads x[:, :4]
         >>> x = torch.ones(2, 20)
         >>> oracle = torch.zeros(2, 20); oracle[:, :4] = 1

@@ -62,6 +62,8 @@ class SelectivityResult:
 def curve_summaries(curve: Tensor) -> tuple[Tensor, Tensor]:
     """Normalised trapezoid AUC over ``k / L`` and AOPC of ``(B, L + 1)`` curves.
 
+    >>> import torch
+    >>> from captum_ts.metrics import curve_summaries
     >>> auc, aopc = curve_summaries(torch.tensor([[1.0, 0.5, 0.0]]))
     >>> float(auc[0]), float(aopc[0])
     (0.5, 0.5)
@@ -155,6 +157,7 @@ def selectivity(
     Examples::
 
         >>> import torch
+        >>> from captum_ts.metrics import selectivity
         >>> w = torch.tensor([3.0, 1.0, 2.0])
         >>> model = lambda x: (x * w).sum(1)          # additive model, one output
         >>> x = torch.ones(1, 3)

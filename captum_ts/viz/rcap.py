@@ -21,6 +21,7 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
     to the ``(B,)`` scores.
 
     >>> import numpy as np
+    >>> from captum_ts.viz.rcap import plot_rcap
     >>> fig = plot_rcap({"a": np.array([0.4, 0.5]), "b": np.array([0.2, 0.3])})
     >>> len(fig.axes)
     1

@@ -28,6 +28,7 @@ def plot_selectivity_curves(
     is the number of regions removed unless ``x_values`` (length ``S``) is given.
 
     >>> import numpy as np
+    >>> from captum_ts.viz.selectivity import plot_selectivity_curves
     >>> ax = plot_selectivity_curves({"a": np.array([[1.0, 0.4, 0.1]]), "b": np.array([1.0, 0.8, 0.5])})
     >>> len(ax.lines)
     2
