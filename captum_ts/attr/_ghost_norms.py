@@ -3,14 +3,18 @@ r"""Norms of layer weight gradients from the layer's input rows and output signa
 A ``Linear`` (or unfolded ``Conv1d``) weight gradient is a sum of outer products
 over rows, :math:`\nabla W = \Delta^\top X` with output signals
 :math:`\Delta \in \mathbb R^{N\times o}` and inputs :math:`X \in \mathbb R^{N\times i}`.
-Its squared Frobenius norm is a contraction of two ``N x N`` Gram matrices,
+Its squared Frobenius norm only needs the Gram matrix of the inputs,
 
 .. math::
-    \|\Delta^\top X\|_F^2 = \sum_{n,m} (\Delta\Delta^\top)_{nm} (XX^\top)_{nm},
+    \|\Delta^\top X\|_F^2 = \operatorname{tr}(\Delta^\top X X^\top \Delta) = \|F \Delta\|_F^2
+    \quad\text{for any } F \text{ with } F^\top F = X X^\top,
 
-so the norm for many signals (one per horizon cut-off) costs :math:`N^2 o` each
-instead of :math:`N o i` for the outer products ("ghost norms"). ``LayerNorms``
-picks the cheaper of the two per layer.
+so the norm for many signals (one per horizon cut-off) never forms a weight
+gradient ("ghost norms"). ``F`` is ``X^T`` itself when the rows outnumber the
+inputs, else the ``N x N`` triangular factor ``R`` of a QR decomposition of
+``X^T`` (no squared condition number): a signal costs :math:`\min(N, i)\,N\,o`
+instead of :math:`N o i`, and the anti-causal norm, of ``F (Delta_full - Delta)``,
+reuses the same product.
 
 A *step-local* layer, whose output column ``j`` feeds horizon step ``t_j`` only
 (a forecaster's head), needs no signal per cut-off at all: the masked loss keeps
@@ -32,36 +36,53 @@ class LayerNorms:
         full_signal: the signal of the full (unmasked) loss, ``(G, N, o)``: the
             anti-causal signal of a cut-off is ``full - causal``.
         has_bias: whether the layer's bias is trained.
+
+    >>> import torch
+    >>> x, d = torch.randn(5, 7, dtype=torch.float64), torch.randn(1, 5, 3, dtype=torch.float64)
+    >>> w_c, w_a, _, _ = LayerNorms(x, d, has_bias=False).causal_anti_sq(0.25 * d[None])
+    >>> grad = d[0].T @ x  # the full weight gradient
+    >>> torch.allclose(w_c, (0.25 * grad).square().sum()), torch.allclose(w_a, (0.75 * grad).square().sum())
+    (True, True)
     """
 
     def __init__(self, rows: Tensor, full_signal: Tensor, has_bias: bool) -> None:
-        n, fan_in = rows.shape
-        self.rows = rows
-        self.full_signal = full_signal
         self.has_bias = has_bias
+        self.full_signal = full_signal
         self.full_weight_grad = torch.einsum("gno,ni->goi", full_signal, rows)
-        # ghost: two Gram products of N^2 o per signal; outer products: N o i
-        self.ghost = 2 * n < fan_in
-        self.gram = rows @ rows.T if self.ghost else None
+        self.factor = gram_factor(rows)
+        self.full_projection = self.factor @ full_signal  # (G, r, o)
 
     def causal_anti_sq(self, signal: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """Squared norms for signals ``(K, G, N, o)``: weight causal, weight anti-causal,
         bias causal, bias anti-causal, each ``(K, G)`` (bias entries None without bias)."""
-        anti = self.full_signal.unsqueeze(0) - signal
-        if self.ghost:
-            w_c, w_a = _ghost_sq(signal, self.gram), _ghost_sq(anti, self.gram)
-        else:
-            grad = torch.einsum("kgno,ni->kgoi", signal, self.rows)
-            w_c = grad.square().sum((-1, -2))
-            w_a = (self.full_weight_grad.unsqueeze(0) - grad).square().sum((-1, -2))
+        projection = self.factor @ signal  # (K, G, r, o)
+        w_c = sum_sq(projection, 2)
+        w_a = sum_sq(self.full_projection - projection, 2)
         if not self.has_bias:
             return w_c, w_a, None, None
-        return w_c, w_a, signal.sum(-2).square().sum(-1), anti.sum(-2).square().sum(-1)
+        bias = signal.sum(-2)
+        return w_c, w_a, sum_sq(bias, 1), sum_sq(self.full_signal.sum(-2) - bias, 1)
 
 
-def _ghost_sq(signal: Tensor, gram: Tensor) -> Tensor:
-    """``||signal^T X||_F^2`` for ``signal (..., N, o)`` given ``gram = X X^T``."""
-    return (signal @ signal.transpose(-1, -2) * gram).sum((-1, -2)).clamp_min(0)
+def sum_sq(x: Tensor, n_dims: int) -> Tensor:
+    """Sum of squares over the last ``n_dims`` axes, without a squared copy of ``x``."""
+    return torch.linalg.vector_norm(x, dim=tuple(range(-n_dims, 0))).square()
+
+
+def gram_factor(rows: Tensor) -> Tensor:
+    """A factor ``F (r, N)``, ``r = min(N, i)``, with ``F^T F = rows rows^T``.
+
+    >>> import torch
+    >>> x = torch.randn(4, 9, dtype=torch.float64)
+    >>> f = gram_factor(x)
+    >>> f.shape, torch.allclose(f.T @ f, x @ x.T)
+    (torch.Size([4, 4]), True)
+    """
+    n, fan_in = rows.shape
+    if n >= fan_in:
+        return rows.T
+    work = rows if rows.dtype in (torch.float32, torch.float64) else rows.float()
+    return torch.linalg.qr(work.T, mode="r").R.to(rows.dtype)
 
 
 def column_local_norms_sq(column_sq: Tensor, steps: Tensor, horizon: int) -> tuple[Tensor, Tensor]:

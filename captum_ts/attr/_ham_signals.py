@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from .._batching import chunks
-from ._ghost_norms import LayerNorms, column_local_norms_sq
+from ._ghost_norms import LayerNorms, column_local_norms_sq, sum_sq
 from ._ham_loss import ErrorFn, align_forecast, error_slopes
 from ._ham_steps import column_steps, only_through
 from ._ham_taps import TappedLayer, tappable_layers, tapped
@@ -39,7 +39,7 @@ from ._ham_taps import TappedLayer, tappable_layers, tapped
 #: with ``horizon_chunk_size=None``: about this many bytes of backprop signals per chunk ...
 AUTO_CHUNK_BYTES = 256 * 2**20
 #: ... and at most this many cut-offs (larger chunks run no faster on CPU: cache misses)
-AUTO_CHUNK_MAX = 32
+AUTO_CHUNK_MAX = 16
 
 
 @dataclass
@@ -206,8 +206,8 @@ def horizon_norms(
                     causal_sq[rows, :, b], anti_sq[rows, :, b] = b_c, b_a
             for (i, _), g, g_full in zip(generic, grads[pos:], full_generic):
                 g = g.reshape(k, n_groups, -1)
-                causal_sq[rows, :, i] = g.square().sum(-1)
-                anti_sq[rows, :, i] = (g_full.reshape(1, n_groups, -1) - g).square().sum(-1)
+                causal_sq[rows, :, i] = sum_sq(g, 1)
+                anti_sq[rows, :, i] = sum_sq(g_full.reshape(1, n_groups, -1) - g, 1)
     return BatchNorms(
         causal_sq.clamp_min(0).sqrt(),
         anti_sq.clamp_min(0).sqrt(),
@@ -270,7 +270,10 @@ class _HeadSignals:
     def cumulative(self, s0: int, s1: int) -> Tensor:
         """Input signals ``(K, G, *input.shape)`` of cut-offs ``s0+1 .. s1``."""
         index = self.index[s0:s1]
-        per_step = torch.einsum("gnkc,kci->kgni", self.signal[..., index], self.weight[index])
+        flat = index.reshape(-1)  # index_select: advanced indexing is slow on a busy multi-threaded CPU
+        signal = self.signal.index_select(-1, flat).view(*self.signal.shape[:-1], *index.shape)
+        weight = self.weight.index_select(0, flat).view(*index.shape, -1)
+        per_step = torch.einsum("gnkc,kci->kgni", signal, weight)
         cum = prefix_sum(per_step)
         cum += self.carry
         self.carry = cum[-1]

@@ -137,7 +137,7 @@ class HorizonActivationMap(GradientAttribution):
                 (``"train"`` as in the paper; None leaves it); restored afterwards.
             horizon_chunk_size (int, optional): cut-offs per batched backward pass;
                 bounds memory, does not change the result. None picks it from the
-                size of the model's activations (at most 32, and about 256 MiB of
+                size of the model's activations (at most 16, and about 256 MiB of
                 signals per chunk).
             wrt ("parameters" or "inputs"): ``"inputs"`` returns the gradient of the
                 per-example masked loss of one cut-off with respect to the inputs,

@@ -129,6 +129,39 @@ class ForecastWindows(Dataset):
         return values * std.to(values) + mean.to(values)
 
 
+def seasonal_series(
+    length: int = 3000,
+    periods: Sequence[float] = (24.0, 168.0),
+    n_variates: int = 1,
+    noise: float = 0.3,
+    seed: int = 0,
+) -> Tensor:
+    """A generated ``(length, n_variates)`` float32 series shaped like hourly load data:
+    one sinusoid per period (random phases, amplitudes 1, 1/2, 1/3, ...), a slow
+    random-walk level and AR(1) noise (coefficient 0.8) of standard deviation ``noise``.
+
+    >>> import torch
+    >>> s = seasonal_series(500, n_variates=2)
+    >>> s.shape, s.dtype
+    (torch.Size([500, 2]), torch.float32)
+    """
+    check_positive_int(length, "length")
+    check_positive_int(n_variates, "n_variates")
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(length, dtype=torch.float64)[:, None]
+    values = torch.zeros(length, n_variates, dtype=torch.float64)
+    for i, period in enumerate(periods):
+        phase = 2 * torch.pi * torch.rand(1, n_variates, generator=g, dtype=torch.float64)
+        values += torch.sin(2 * torch.pi * t / period + phase) / (i + 1)
+    values += 0.02 * torch.randn(length, n_variates, generator=g, dtype=torch.float64).cumsum(0)
+    shocks = noise * 0.6 * torch.randn(length, n_variates, generator=g, dtype=torch.float64)
+    decay = 0.8 ** torch.arange(64, dtype=torch.float64)  # AR(1) as a truncated moving average
+    ar = torch.nn.functional.conv1d(
+        torch.nn.functional.pad(shocks.T[:, None], (63, 0)), decay.flip(0)[None, None]
+    )[:, 0].T
+    return (values + ar).float()
+
+
 def load_series(name: str) -> Tensor:
     """A real series shipped inside ``aeon`` as float32 ``(L, V)``: one of
     ``SHIPPED_SERIES`` (``"internal_bleeding"``, ``"airline"``, ``"solar"``, ``"daphnet"``).
