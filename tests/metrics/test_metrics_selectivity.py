@@ -299,3 +299,15 @@ def test_runs_on_cuda_and_returns_there():
     w = torch.rand(8, 2, device="cuda")
     res = selectivity(additive(w), x, x * w, patch_size=2)
     assert res.curve.device.type == "cuda" and res.auc.device.type == "cuda"
+
+
+def test_per_example_tuple_targets_on_a_forecaster_in_chunks():
+    x = torch.rand(3, 8, dtype=D)
+    forecaster = lambda z: z.view(-1, 2, 4)  # noqa: E731  (B, H, C)
+    target = [(0, 1), (1, 3), (1, 0)]
+    full = selectivity(forecaster, x, x, target=target, n_steps=None)
+    chunked = selectivity(forecaster, x, x, target=target, n_steps=None, max_examples_per_batch=3)
+    assert torch.equal(full.curve, chunked.curve)
+    picked = x.view(3, 2, 4)[torch.arange(3), [0, 1, 1], [1, 3, 0]]
+    torch.testing.assert_close(full.curve[:, 0], picked)
+    assert (full.curve[:, -1] == 0).all()
