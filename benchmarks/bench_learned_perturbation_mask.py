@@ -160,6 +160,7 @@ def main() -> None:
         runs = [(f"ours, paper settings ({epochs} epochs)", lambda: ours(model, x, **settings))]
         runs.append(("ours, defaults: attribute(x)", lambda: ours(model, x)))
         if use_tint:
+            runs.append(("tint ExtremalMask, defaults: attribute(x)", lambda: tint_defaults(model, x)))
             runs.append(
                 (
                     f"tint ExtremalMask, paper settings ({epochs} epochs)",

@@ -117,9 +117,9 @@ class LearnedPerturbationMask(PerturbationAttribution):
     def attribute(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
+        baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: object = None,
-        baselines: BaselineType = None,
         mode: str = "preservation",
         lambda_mask: float = 1.0,
         lambda_perturbation: float = 1.0,
@@ -136,16 +136,16 @@ class LearnedPerturbationMask(PerturbationAttribution):
 
         Args:
             inputs (Tensor or tuple[Tensor, ...]): series to explain, batch first.
+            baselines (scalar, Tensor or tuple, optional): ``b`` above, default 0. With a
+                network it shifts the network's input, ``NN(x - b)``; without one it is the
+                perturbation; in the deletion game ``f(b)`` is the target output.
+                Per-series ``(B, ...)`` or shared ``(1, ...)`` tensors, or scalars.
             target (int, tuple, Tensor or list, optional): Captum's target. ``None``
                 (default) keeps the whole model output, e.g. the logits of every step of a
                 ``(B, T, C)`` model, as the paper does; otherwise it must select one scalar
                 per series.
             additional_forward_args (Any, optional): extra model arguments after the inputs;
                 tensors whose first dimension is the batch are sliced with the mini-batches.
-            baselines (scalar, Tensor or tuple, optional): ``b`` above, default 0. With a
-                network it shifts the network's input, ``NN(x - b)``; without one it is the
-                perturbation; in the deletion game ``f(b)`` is the target output.
-                Per-series ``(B, ...)`` or shared ``(1, ...)`` tensors, or scalars.
             mode (str): ``"preservation"`` (default, recommended) or ``"deletion"``.
             lambda_mask (float): :math:`\lambda_1 \ge 0`, weight of the mask size.
                 Larger gives sparser, more precise masks, smaller gives higher recall.
