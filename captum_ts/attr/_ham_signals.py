@@ -111,6 +111,11 @@ def horizon_norms(
     with tapped(layers) as record, _SavedBytes(param_ptrs) as saved:
         output = forward()
     pred = align_forecast(output, y_true)
+    if not pred.requires_grad:
+        raise ValueError(
+            "the forecast does not depend on any trainable parameter: is the model's forward run under "
+            "torch.no_grad() or detached?"
+        )
     y_true, weights = y_true.to(pred.dtype), weights.to(pred.dtype)
     batch, horizon, _ = pred.shape
     n_groups = weights.shape[0]

@@ -302,3 +302,6 @@ def test_models_without_parameters_raise():
         HorizonActivationMap(frozen).attribute(x, y)
     with pytest.raises(ValueError, match="no trainable parameters"):
         HorizonActivationMap(nn.Identity()).attribute(x[:, -H:], y)
+    model = _mlp()
+    with pytest.raises(ValueError, match="does not depend"):
+        HorizonActivationMap(lambda z: model(z).detach(), model=model).attribute(x, y)
