@@ -295,8 +295,11 @@ class _SavedBytes:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, t: Tensor) -> Tensor:
-        if t.data_ptr() not in self.param_ptrs:
-            self.largest = max(self.largest, t.numel() * t.element_size())
+        try:
+            if t.data_ptr() not in self.param_ptrs:
+                self.largest = max(self.largest, t.numel() * t.element_size())
+        except RuntimeError:  # tensors without storage (sparse, nested): no estimate from them
+            pass
         return t
 
     def __enter__(self) -> _SavedBytes:
