@@ -16,11 +16,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default: demo_out/)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="smaller data and fewer epochs")
+    demo.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1: fastest for these small models)"
+    )
     args = parser.parse_args(argv)
 
     import matplotlib
+    import torch
 
     matplotlib.use("Agg")
+    torch.set_num_threads(max(1, args.threads))
     from ._demo import run_demo
 
     report = run_demo(args.out, seed=args.seed, quick=args.quick)

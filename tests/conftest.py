@@ -6,7 +6,7 @@ import torch
 from hypothesis import settings
 
 matplotlib.use("Agg")
-torch.set_num_threads(int(os.environ.get("CAPTUM_TS_TEST_THREADS", "2")))
+torch.set_num_threads(int(os.environ.get("CAPTUM_TS_TEST_THREADS", "1")))
 
 settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True, print_blob=True)
 settings.register_profile("dev", max_examples=100, deadline=None)

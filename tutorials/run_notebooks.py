@@ -8,6 +8,7 @@ The test-suite calls ``execute`` without saving, so a tutorial that stops runnin
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def execute(path: Path, save: bool = False, timeout: int = 600) -> nbformat.NotebookNode:
-    """Run every cell of ``path`` in a fresh kernel started in the tutorials folder."""
+    """Run every cell of ``path`` in a fresh kernel started in the tutorials folder
+    (one torch thread unless ``OMP_NUM_THREADS`` says otherwise: the models are small)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
     if save:

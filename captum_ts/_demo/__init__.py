@@ -12,7 +12,13 @@ from pathlib import Path
 
 from .context import DemoContext
 
-SECTIONS = ("guided_absolute_grad",)
+SECTIONS = (
+    "guided_absolute_grad",
+    "metrics",
+    "learned_perturbation_mask",
+    "horizon_activation_map",
+    "sequence_dreaming",
+)
 
 
 def run_demo(out: Path, seed: int = 0, quick: bool = False, sections: tuple[str, ...] = SECTIONS) -> Path:

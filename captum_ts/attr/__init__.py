@@ -1,5 +1,18 @@
 """Attribution methods for time-series models, as Captum ``Attribution`` subclasses."""
 
+from . import regularizers
 from .guided_absolute_grad import GuidedAbsoluteGrad
+from .ham_result import HorizonActivationResult
+from .horizon_activation_map import HorizonActivationMap
+from .learned_perturbation_mask import LearnedPerturbationMask
+from .sequence_dreaming import SequenceDreaming, random_starts
 
-__all__ = ["GuidedAbsoluteGrad"]
+__all__ = [
+    "GuidedAbsoluteGrad",
+    "HorizonActivationMap",
+    "HorizonActivationResult",
+    "LearnedPerturbationMask",
+    "SequenceDreaming",
+    "random_starts",
+    "regularizers",
+]

@@ -1,6 +1,21 @@
-"""Datasets with ground-truth saliency (generated on the fly) and real UCR sets shipped in PyPI packages."""
+"""Datasets with ground-truth saliency (generated on the fly), real series shipped inside PyPI
+packages, and a reader for the public ETT files."""
 
 from .bumps import LabelledSeries, bumps
+from .ett import load_ett
+from .hmm import HMMSeries, hmm_state
+from .series import ForecastWindows, load_series, seasonal_series, split_series
 from .ucr import load_ucr
 
-__all__ = ["LabelledSeries", "bumps", "load_ucr"]
+__all__ = [
+    "ForecastWindows",
+    "HMMSeries",
+    "LabelledSeries",
+    "bumps",
+    "hmm_state",
+    "load_ett",
+    "load_series",
+    "load_ucr",
+    "seasonal_series",
+    "split_series",
+]

@@ -2,5 +2,23 @@
 and never call ``plt.show()``."""
 
 from .attribution import plot_attribution, plot_attribution_comparison
+from .dreams import plot_border_dreams, plot_dream_trajectory, plot_dreams, plot_regularizer_comparison
+from .horizon import plot_ham_difference, plot_ham_layers, plot_horizon_activation_map
+from .masks import plot_mask_over_states
+from .rcap import plot_rcap
+from .selectivity import plot_selectivity_curves
 
-__all__ = ["plot_attribution", "plot_attribution_comparison"]
+__all__ = [
+    "plot_attribution",
+    "plot_attribution_comparison",
+    "plot_border_dreams",
+    "plot_dream_trajectory",
+    "plot_dreams",
+    "plot_ham_difference",
+    "plot_ham_layers",
+    "plot_horizon_activation_map",
+    "plot_mask_over_states",
+    "plot_rcap",
+    "plot_regularizer_comparison",
+    "plot_selectivity_curves",
+]
