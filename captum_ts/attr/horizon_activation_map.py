@@ -19,6 +19,8 @@ from .._compat import (
     _is_tuple,
     progress,
 )
+from .._distributed import all_gather_objects
+from .._loaders import batches_of_this_process
 from .._state import find_module, frozen_model, preserved_model_state
 from .._validation import check_inputs, check_positive_int
 from ._ham_loss import (
@@ -219,12 +221,10 @@ class HorizonActivationMap(GradientAttribution):
 
         sums: tuple[Tensor, Tensor] | None = None
         groups = None
-        n_batches, head = 0, None
+        n_batches, head, backend = 0, None, None
         vjp = BatchedVJP()  # turns sequential for the rest of the run if the backward cannot be batched
         with bar, preserved_model_state(module, model_mode), torch.enable_grad():
-            for batch in loader:
-                if max_batches is not None and n_batches >= max_batches:
-                    break
+            for number, batch in batches_of_this_process(loader, max_batches):
                 xs, y, args = _unpack(batch, unpack, target_device)
                 batch_size = check_inputs(xs)
                 y3 = _check_y_true(y_true=y, batch_size=batch_size)
@@ -232,8 +232,7 @@ class HorizonActivationMap(GradientAttribution):
                     groups = variate_groups(variates, y3.shape[2])
                 elif y3.shape[1] != sums[0].shape[0] - 1:
                     raise ValueError(
-                        f"batch {n_batches} has horizon {y3.shape[1]}, "
-                        f"earlier batches {sums[0].shape[0] - 1}."
+                        f"batch {number} has horizon {y3.shape[1]}, earlier batches {sums[0].shape[0] - 1}."
                     )
                 norms = self._batch_norms(
                     module, params, xs, y3, args, error, groups, horizon_chunk_size, vjp
@@ -244,18 +243,29 @@ class HorizonActivationMap(GradientAttribution):
                     sums[0].add_(norms.causal)
                     sums[1].add_(norms.anticausal)
                 n_batches += 1
-                head = norms.head
+                head, backend = norms.head, norms.backend
                 bar.update()
-        if sums is None:
+        # under torch.distributed every process took every world_size-th batch: add up the
+        # per-batch norm sums and batch counts of all processes (a few kilobytes)
+        parts = all_gather_objects(
+            (None if sums is None else (sums[0].cpu(), sums[1].cpu()), n_batches, groups, head, backend)
+        )
+        filled = [p for p in parts if p[0] is not None]  # type: ignore[index]
+        if not filled:
             raise ValueError("`loader` yielded no batch.")
+        device = sums[0].device if sums is not None else filled[0][0][0].device  # type: ignore[index]
+        causal = sum(p[0][0].to(device) for p in filled)  # type: ignore[index]
+        anticausal = sum(p[0][1].to(device) for p in filled)  # type: ignore[index]
+        n_total = sum(p[1] for p in filled)  # type: ignore[misc]
+        _, _, groups, head, backend = filled[0]  # type: ignore[misc]
         return HorizonActivationResult(
-            layer_causal=sums[0] / n_batches,
-            layer_anticausal=sums[1] / n_batches,
+            layer_causal=causal / n_total,
+            layer_anticausal=anticausal / n_total,
             layer_names=tuple(n for n, _ in params),
             variates=groups,
             per_layer=bool(per_layer),
-            n_batches=n_batches,
-            backend=norms.backend,
+            n_batches=n_total,
+            backend=backend,
             head=head,
         )
 

@@ -14,9 +14,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from .._compat import NullProgress, progress
+from .._distributed import all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0, rank_and_world
+from .._loaders import index_batches, replay, split_batch
 from .._state import find_module
-from ._batches import index_batches, replay, split_batch
-from ._distributed import all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0, rank_and_world
 from ._sinks import MemmapSink, MemorySink, result_bytes
 
 
@@ -233,15 +233,20 @@ def _fetch(loader: DataLoader, batches: list[list[int]]) -> object:
 
 
 def _fields(value: Any) -> tuple[Tensor, ...]:
+    """The per-example tensors of a metric's result (other dataclass fields are kept as they are)."""
     if isinstance(value, Tensor):
         return (value,)
     if isinstance(value, tuple):
         return tuple(value)
     if dataclasses.is_dataclass(value):
-        return tuple(getattr(value, f.name) for f in dataclasses.fields(value))
+        return tuple(getattr(value, name) for name in _tensor_fields(value))
     raise TypeError(
         f"`metric` must return a tensor, a tuple or a dataclass of tensors, got {type(value).__name__}."
     )
+
+
+def _tensor_fields(value: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(value) if isinstance(getattr(value, f.name), Tensor)]
 
 
 def _rebuild(template: Any, values: tuple[Tensor, ...]) -> Any:
@@ -249,7 +254,7 @@ def _rebuild(template: Any, values: tuple[Tensor, ...]) -> Any:
         return values[0]
     if isinstance(template, tuple):
         return tuple(values)
-    return dataclasses.replace(template, **{f.name: v for f, v in zip(dataclasses.fields(template), values)})
+    return dataclasses.replace(template, **dict(zip(_tensor_fields(template), values)))
 
 
 def _bar(enabled: bool, total: int, desc: str) -> Any:

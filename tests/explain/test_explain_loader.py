@@ -10,8 +10,9 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 from torch.utils.data import DataLoader, TensorDataset
 
-from captum_ts import GuidedAbsoluteGrad
+from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
 from captum_ts.explain import evaluate_loader, explain_loader
+from captum_ts.metrics import selectivity
 from captum_ts.testing import make_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
@@ -130,8 +131,11 @@ def test_empty_loader_is_a_clear_error():
 WORKER = textwrap.dedent(
     """
     import sys, torch, torch.distributed as dist
+    from functools import partial
+    from captum.attr import Saliency
     from torch.utils.data import DataLoader, TensorDataset
-    from captum_ts import GuidedAbsoluteGrad
+    from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
+    from captum_ts.metrics import selectivity
     from captum_ts.explain import evaluate_loader, explain_loader
     from captum_ts.testing import make_model
 
@@ -151,11 +155,21 @@ WORKER = textwrap.dedent(
 
     per_example = evaluate_loader(score, loader)
     mean = evaluate_loader(score, loader, reduce="mean")
+    explain = Saliency(model).attribute
+    sel = evaluate_loader(partial(selectivity, model), loader, explanation_func=explain, n_steps=4)
+    forecaster = make_model("mlp", 12, 2, n_classes=2, horizon=5, seed=2)
+    y_true = torch.randn(11, 5, 2, generator=g)
+    windows = DataLoader(TensorDataset(x, y_true), batch_size=3)
+    ham = HorizonActivationMap(forecaster).attribute_loader(windows)
     if dist.get_rank() == 0:
-        torch.save({"gag": gag, "memmap": mm.clone(), "score": per_example, "mean": mean}, sys.argv[1])
+        torch.save(
+            {"gag": gag, "memmap": mm.clone(), "score": per_example, "mean": mean, "sel": sel.curve,
+             "ham": (ham.causal, ham.anticausal, ham.n_batches)},
+            sys.argv[1],
+        )
     else:
-        assert gag is None and mm is None and per_example is None
-        torch.save({"mean": mean}, sys.argv[1] + ".rank1")
+        assert gag is None and mm is None and per_example is None and sel is None
+        torch.save({"mean": mean, "ham": (ham.causal, ham.anticausal)}, sys.argv[1] + ".rank1")
     dist.destroy_process_group()
     """
 )
@@ -189,4 +203,19 @@ def test_two_process_gloo_run_equals_one_process(tmp_path):
         scores = model(x)[torch.arange(11), y]
     torch.testing.assert_close(got["score"], scores)
     torch.testing.assert_close(got["mean"].float(), scores.mean(), atol=1e-6, rtol=1e-6)
-    torch.testing.assert_close(torch.load(str(result) + ".rank1")["mean"], got["mean"])
+    other = torch.load(str(result) + ".rank1")
+    torch.testing.assert_close(other["mean"], got["mean"])
+    # selectivity per example, gathered in dataset order
+    sel = selectivity(model, x, target=y, explanation_func=Saliency(model).attribute, n_steps=4)
+    torch.testing.assert_close(got["sel"], sel.curve, atol=1e-6, rtol=1e-5)
+    # HAM: the per-batch norm sums of both processes add up to the one-process curves
+    y_true = torch.randn(11, 5, 2, generator=g)
+    forecaster = make_model("mlp", 12, 2, n_classes=2, horizon=5, seed=2)
+    ham = HorizonActivationMap(forecaster).attribute_loader(
+        DataLoader(TensorDataset(x, y_true), batch_size=3)
+    )
+    causal, anticausal, n_batches = got["ham"]
+    assert n_batches == 4
+    torch.testing.assert_close(causal, ham.causal, atol=1e-7, rtol=1e-5)
+    torch.testing.assert_close(anticausal, ham.anticausal, atol=1e-7, rtol=1e-5)
+    torch.testing.assert_close(other["ham"][0], causal)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Sampler
+
+from ._distributed import rank_and_world
 
 
 class FixedBatches(Sampler[list[int]]):
@@ -59,3 +61,23 @@ def split_batch(batch: object, with_target: bool) -> tuple[object, object]:
             "Pass `target_in_batch=False` to treat every item as an input tensor."
         )
     return batch, None
+
+
+def batches_of_this_process(loader: Iterable, max_batches: int | None = None) -> Iterator[tuple[int, object]]:
+    """``(batch number, batch)`` for the batches this process takes: all of them in one process,
+    every ``world_size``-th one (starting at its rank) under ``torch.distributed``.
+
+    A ``DataLoader`` only loads the batches this process takes; any other iterable is
+    walked in full and the other processes' batches are skipped.
+    """
+    rank, world = rank_and_world()
+    if world > 1 and isinstance(loader, DataLoader) and loader.batch_sampler is not None:
+        batches = index_batches(loader)[:max_batches]
+        numbers = range(rank, len(batches), world)
+        yield from zip(numbers, replay(loader, [batches[b] for b in numbers]))
+        return
+    for number, batch in enumerate(loader):
+        if max_batches is not None and number >= max_batches:
+            return
+        if number % world == rank:
+            yield number, batch

@@ -53,3 +53,13 @@ def broadcast_from_rank0(value: object) -> object:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def all_gather_objects(payload: object) -> list[object]:
+    """Every process's ``payload`` on every process, by rank."""
+    _, world = rank_and_world()
+    if world == 1:
+        return [payload]
+    received: list[object] = [None] * world
+    dist.all_gather_object(received, payload)
+    return received
