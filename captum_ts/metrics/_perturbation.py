@@ -144,8 +144,10 @@ def check_attributions(
                 f"`{where}` has shape {tuple(a.shape)} but the input has shape {tuple(x.shape)}; "
                 "attributions must match the input (axes of size 1 are broadcast)."
             )
+        if a.is_complex():
+            raise TypeError(f"`{where}` is complex; pass real-valued attributions (e.g. `.abs()`).")
         a = a.detach().to(device=x.device)
-        if not a.is_floating_point():
+        if not a.is_floating_point():  # integer or boolean maps are rankings: compared as floats
             a = a.to(x.dtype)
         if not bool(torch.isfinite(a).all()):
             raise ValueError(f"`{where}` contains NaN or Inf values.")

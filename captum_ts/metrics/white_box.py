@@ -224,7 +224,9 @@ def _rows(a: Tensor, t: Tensor, normalize: bool, per_example: bool, where: str) 
         )
     if a.dim() < 1 or a.numel() == 0:
         raise ValueError(f"`attributions{where}` is empty; pass a batch of at least one example.")
-    if not a.is_floating_point():
+    if a.is_complex():
+        raise TypeError(f"`attributions{where}` is complex; pass real-valued attributions (e.g. `.abs()`).")
+    if not a.is_floating_point():  # integer or boolean maps are rankings: compared as floats
         a = a.double()
     if not bool(torch.isfinite(a).all()):
         raise ValueError(f"`attributions{where}` contains NaN or Inf values.")
