@@ -78,6 +78,11 @@ TARGET = {
 COUNT = {"zero": lambda v: 0, "negative": lambda v: -3, "float": lambda v: 2.5}
 POSITIVE = {"negative": lambda v: -1.0}
 
+
+def _white_box(score, **kw):
+    return score(**{"attributions": ATTR, "true_saliency": TRUTH, **kw})
+
+
 # the public callables: (name, call(**overrides), {argument: corruptions}) -----------------------
 ENTRIES: list[tuple[str, Callable, dict[str, dict]]] = [
     (
@@ -177,10 +182,6 @@ ENTRIES: list[tuple[str, Callable, dict[str, dict]]] = [
         {"loader": {"empty": lambda v: _loader(X[:0])}},
     ),
 ]
-
-
-def _white_box(score, **kw):
-    return score(**{"attributions": ATTR, "true_saliency": TRUTH, **kw})
 
 
 def _loader(x):
