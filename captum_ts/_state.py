@@ -30,30 +30,17 @@ def frozen_model(forward_func: Callable, mode: str | None = None) -> Iterator[nn
 
     Parameters get ``requires_grad=False`` (so no graph is built into them and no
     ``.grad`` is touched); ``mode`` ``"eval"``/``"train"`` switches the module mode
-    (``None`` leaves it). Everything is restored on exit.
+    (``None`` leaves it). Everything is restored on exit, as by
+    :func:`preserved_model_state`.
     """
     module = find_module(forward_func)
     if module is None:
         yield None
         return
-    params = list(module.parameters())
-    flags = [p.requires_grad for p in params]
-    grads = [p.grad for p in params]
-    modes = [(m, m.training) for m in module.modules()]
-    try:
-        for p in params:
+    with preserved_model_state(module, mode):
+        for p in module.parameters():
             p.requires_grad_(False)
-        if mode == "eval":
-            module.eval()
-        elif mode == "train":
-            module.train()
         yield module
-    finally:
-        for p, flag, grad in zip(params, flags, grads):
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, training in modes:
-            m.training = training
 
 
 def snapshot_parameters(module: nn.Module) -> list[torch.Tensor]:

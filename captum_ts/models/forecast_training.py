@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .._batching import chunks
+from .training import fit
 
 
 def fit_forecaster(
@@ -22,7 +23,8 @@ def fit_forecaster(
     mean squared error and Adam; return it in ``eval()`` mode.
 
     Windows are shuffled every epoch with a generator seeded by ``seed``; strided
-    window views (``ForecastWindows.inputs``) are gathered one batch at a time.
+    window views (``ForecastWindows.inputs``) are gathered one batch at a time
+    (see :func:`captum_ts.models.training.fit`).
 
     >>> import torch
     >>> from captum_ts.models.forecasters import LinearForecaster
@@ -31,22 +33,7 @@ def fit_forecaster(
     >>> forecast_mse(model, x, y) < 0.05 * float(y.square().mean())
     True
     """
-    if len(inputs) != len(targets):
-        raise ValueError(f"`inputs` has {len(inputs)} windows but `targets` has {len(targets)}.")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs), generator=g)
-        for start, stop in chunks(len(inputs), batch_size):
-            idx = order[start:stop]
-            # index_select gathers strided window views without advanced indexing's thread overhead
-            batch_x, batch_y = inputs.index_select(0, idx), targets.index_select(0, idx)
-            loss = nn.functional.mse_loss(model(batch_x), batch_y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+    return fit(model, inputs, targets, nn.functional.mse_loss, epochs, lr, batch_size, weight_decay, seed)
 
 
 @torch.no_grad()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int
 from .training import fit_classifier
 
 
@@ -70,8 +69,6 @@ def fit_state_classifier(
     >>> model.training
     False
     """
-    check_positive_int(epochs, "epochs")
-    check_positive_int(batch_size, "batch_size")
     if labels.shape != inputs.shape[:2]:
         raise ValueError(
             f"`labels` has shape {tuple(labels.shape)}; expected one label per step, "
