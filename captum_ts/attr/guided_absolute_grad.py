@@ -218,14 +218,16 @@ def _run_noise(
         )
         total = seen + n
         for i, g in enumerate(grads):
-            g = g.detach().view(n, batch, *xs[i].shape[1:])
-            abs_sum[i] += torch.linalg.vector_norm(g, ord=1, dim=0)
-            chunk_var, chunk_mean = torch.var_mean(g, dim=0, correction=0)
+            # contiguous first: PyTorch's CPU reductions over a leading, strided axis are slow
+            g = g.detach().contiguous().view(n, batch, *xs[i].shape[1:])
+            abs_sum[i] += g.abs().sum(0)
+            chunk_mean = g.mean(0)
+            chunk_m2 = (g - chunk_mean).square().sum(0)  # two passes: no cancellation
             if seen == 0:
-                mean[i], m2[i] = chunk_mean, chunk_var * n
+                mean[i], m2[i] = chunk_mean, chunk_m2
                 continue
             delta = chunk_mean - mean[i]
-            m2[i] += chunk_var * n + delta.square() * (seen * n / total)
+            m2[i] += chunk_m2 + delta.square() * (seen * n / total)
             mean[i] += delta * (n / total)
         seen = total
     var_scale = 1.0 / (n_samples - 1) if n_samples > 1 else 0.0
