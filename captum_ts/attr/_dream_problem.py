@@ -1,0 +1,155 @@
+"""The optimisation behind Sequence Dreaming: one chunk's objective, loss terms,
+projections and optimiser steps (a forward hook reads a layer's activation)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from .._targets import Target, select_target
+from .regularizers import LossTerm, Projection, from_channels_by_time, to_channels_by_time
+
+
+class Problem:
+    """One dreaming set-up: the objective, the regularisers and the optimiser."""
+
+    def __init__(
+        self,
+        forward_func: Callable,
+        layer: nn.Module | None,
+        objective: str,
+        tau: float,
+        loss_terms: list[LossTerm],
+        projections: list[Projection],
+        time_dims: tuple[int, ...],
+        make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
+    ) -> None:
+        self.forward_func = forward_func
+        self.layer = layer
+        self.objective = objective
+        self.tau = tau
+        self.loss_terms = loss_terms
+        self.projections = projections
+        self.time_dims = time_dims
+        self.make_optimizer = make_optimizer
+
+    def solve(
+        self,
+        starts: tuple[Tensor, ...],
+        target: Target,
+        selector: object,
+        afa: tuple | None,
+        steps: int,
+        record: bool,
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
+        """Run the optimisation on one chunk of rows; return the sequences and the
+        ``(steps, rows)`` objective trajectory (empty unless ``record``)."""
+        leaves = [s.clone().requires_grad_(True) for s in starts]
+        opt = self.make_optimizer(leaves)
+        captured: list[object] = []
+        handle = None
+        if self.layer is not None:
+            handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        history: list[Tensor] = []
+        try:
+            for step in range(steps):
+                with torch.enable_grad():
+                    score = self.score(leaves, target, selector, afa, captured)
+                    total = score - self.penalty(leaves) if self.loss_terms else score
+                    if total.requires_grad:
+                        grads = torch.autograd.grad(
+                            total.sum(), leaves, allow_unused=True, materialize_grads=True
+                        )
+                    else:  # the objective does not depend on the inputs
+                        grads = tuple(torch.zeros_like(x) for x in leaves)
+                if record and step > 0:
+                    history.append(score.detach())
+                for leaf, grad in zip(leaves, grads):
+                    leaf.grad = grad.neg()  # optimisers minimise: descend on -J
+                opt.step()
+                self.project(leaves, step)
+            if record:
+                with torch.no_grad():
+                    history.append(self.score(leaves, target, selector, afa, captured).detach())
+        finally:
+            if handle is not None:
+                handle.remove()
+        seqs = tuple(leaf.detach() for leaf in leaves)
+        if not record:
+            return seqs, starts[0].new_zeros(0, starts[0].shape[0])
+        return seqs, torch.stack(history)
+
+    def score(
+        self, xs: list[Tensor], target: Target, selector: object, afa: tuple | None, captured: list
+    ) -> Tensor:
+        """The objective ``S`` per row, ``(B,)``."""
+        captured.clear()
+        output = self.forward_func(*xs, *afa) if afa is not None else self.forward_func(*xs)
+        if self.objective == "logit":
+            return select_target(output, target)
+        if self.objective == "probability":
+            return select_target(_probabilities(output), target)
+        if self.objective == "border":
+            return -(select_target(_probabilities(output), target) - self.tau).square()
+        if not captured:
+            raise ValueError("`layer` did not run during the forward pass; pick a layer the model calls.")
+        return _layer_score(captured[-1], self.objective, selector, xs[0].shape[0])
+
+    def penalty(self, xs: list[Tensor]) -> Tensor:
+        """Sum of the loss terms per row, ``(B,)``, over every input tensor."""
+        total = 0
+        for x, time_dim in zip(xs, self.time_dims):
+            view = to_channels_by_time(x, time_dim)
+            for term in self.loss_terms:
+                total = total + term.penalty(view)
+        return total  # type: ignore[return-value]
+
+    @torch.no_grad()
+    def project(self, leaves: list[Tensor], step: int) -> None:
+        """Apply the projections due after ``step`` in place on the optimised leaves."""
+        due = [p for p in self.projections if p.due(step)]
+        if not due:
+            return
+        for leaf, time_dim in zip(leaves, self.time_dims):
+            view = start = to_channels_by_time(leaf, time_dim)
+            for proj in due:
+                view = proj.project(view)
+            if view is start:  # every projection was the identity
+                continue
+            if view.untyped_storage().data_ptr() == leaf.untyped_storage().data_ptr():
+                view = view.clone()  # a projection returned a view of the leaf itself
+            leaf.copy_(from_channels_by_time(view, leaf.shape, time_dim))
+
+
+def _probabilities(output: Tensor) -> Tensor:
+    """Softmax over the last axis; a sigmoid for single-logit outputs."""
+    if not isinstance(output, Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}; wrap it so it returns a tensor.")
+    if output.dim() <= 1 or output.shape[-1] == 1:
+        return torch.sigmoid(output)
+    return torch.softmax(output, dim=-1)
+
+
+def _layer_score(activation: object, objective: str, selector: object, batch: int) -> Tensor:
+    """Neuron or channel score per row from a captured layer output."""
+    if callable(selector):
+        value = selector(activation)
+        if not isinstance(value, Tensor) or value.dim() != 1 or value.shape[0] != batch:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(
+                f"callable `neuron_selector` must return one value per row, shape ({batch},); got {shape}."
+            )
+        return value
+    act = activation[0] if isinstance(activation, (tuple, list)) else activation
+    if not isinstance(act, Tensor):
+        raise TypeError(f"the layer returned {type(act).__name__}; use a callable `neuron_selector`.")
+    if objective == "channel":
+        if act.dim() < 2:
+            raise ValueError(
+                "objective 'channel' needs a layer output with a channel axis 1, "
+                f"got shape {tuple(act.shape)}."
+            )
+        act = act.flatten(2).mean(-1) if act.dim() > 2 else act
+    return select_target(act, selector, name="neuron_selector")  # type: ignore[arg-type]
