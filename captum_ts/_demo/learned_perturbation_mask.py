@@ -31,7 +31,7 @@ def run(ctx: DemoContext) -> str:
     naive = test.inputs.abs()
     rows = [
         ("LearnedPerturbationMask, defaults", mask),
-        ("|x| (ignores the model)", naive),
+        ("abs(x), ignores the model", naive),
     ]
     fig = plot_mask_over_states(
         test.inputs[0],
