@@ -58,7 +58,6 @@ def tint_extremal_mask(
     model: nn.Module, x: torch.Tensor, epochs: int, batch_size: int, lr: float, seed: int = 0
 ):
     """tint's ExtremalMask with the paper's perturbation network and a quiet Lightning trainer."""
-    from pytorch_lightning import Trainer
     from tint.attr import ExtremalMask
     from tint.attr.models import ExtremalMaskNet
     from tint.models import MLP, RNN
@@ -67,7 +66,15 @@ def tint_extremal_mask(
     f = x.shape[-1]
     net = nn.Sequential(RNN(input_size=f, rnn="gru", hidden_size=f, bidirectional=True), MLP([2 * f, f]))
     mask_net = ExtremalMaskNet(forward_func=model, model=net, lambda_1=1.0, lambda_2=1.0, optim="adam", lr=lr)
-    trainer = Trainer(
+    trainer = _quiet_trainer(epochs)
+    return ExtremalMask(model).attribute(x, trainer=trainer, mask_net=mask_net, batch_size=batch_size)
+
+
+def _quiet_trainer(epochs: int):
+    """A Lightning trainer for ``epochs`` epochs on the CPU with logging, checkpoints and bars off."""
+    from pytorch_lightning import Trainer
+
+    return Trainer(
         max_epochs=epochs,
         accelerator="cpu",
         devices=1,
@@ -76,24 +83,14 @@ def tint_extremal_mask(
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    return ExtremalMask(model).attribute(x, trainer=trainer, mask_net=mask_net, batch_size=batch_size)
 
 
 def tint_defaults(model: nn.Module, x: torch.Tensor):
     """tint's ``ExtremalMask(model).attribute(x)``: no perturbation network, lr 1e-3, 100 epochs,
     batch 32 (with a quiet trainer of the same ``max_epochs``)."""
-    from pytorch_lightning import Trainer
     from tint.attr import ExtremalMask
 
-    trainer = Trainer(
-        max_epochs=100,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = _quiet_trainer(100)
     return ExtremalMask(model).attribute(x, trainer=trainer)
 
 

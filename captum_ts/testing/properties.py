@@ -265,11 +265,13 @@ def _tuple(out: Any) -> tuple[Tensor, ...]:
 
 
 def _snapshot(module: nn.Module | None, xs: tuple[Tensor, ...]) -> dict:
-    snap: dict = {"inputs": [(x.detach().clone(), x.requires_grad, _clone(x.grad)) for x in xs]}
+    tensors = [(f"input {i}", x) for i, x in enumerate(xs)]
     if module is not None:
-        snap["params"] = [
-            (n, p.detach().clone(), p.requires_grad, _clone(p.grad)) for n, p in module.named_parameters()
-        ]
+        tensors += [(f"parameter {n!r}", p) for n, p in module.named_parameters()]
+    snap: dict = {
+        "tensors": [(what, t.detach().clone(), t.requires_grad, _clone(t.grad)) for what, t in tensors]
+    }
+    if module is not None:
         snap["buffers"] = [(n, b.detach().clone()) for n, b in module.named_buffers()]
         snap["modes"] = [(n, m.training) for n, m in module.named_modules()]
     return snap
@@ -286,20 +288,13 @@ def _same(a: Tensor | None, b: Tensor | None) -> bool:
 
 
 def _compare(before: dict, after: dict, when: str) -> None:
-    for i, ((v0, r0, g0), (v1, r1, g1)) in enumerate(zip(before["inputs"], after["inputs"])):
+    for (what, v0, r0, g0), (_, v1, r1, g1) in zip(before["tensors"], after["tensors"]):
         if not torch.equal(v0, v1):
-            raise AssertionError(f"no mutation: input {i} values changed {when}")
+            raise AssertionError(f"no mutation: {what} values changed {when}")
         if r0 != r1:
-            raise AssertionError(f"no mutation: input {i} requires_grad went {r0} -> {r1} {when}")
+            raise AssertionError(f"no mutation: {what} requires_grad went {r0} -> {r1} {when}")
         if not _same(g0, g1):
-            raise AssertionError(f"no mutation: input {i} .grad changed {when}")
-    for (name, v0, r0, g0), (_, v1, r1, g1) in zip(before.get("params", []), after.get("params", [])):
-        if not torch.equal(v0, v1):
-            raise AssertionError(f"no mutation: parameter {name!r} changed {when}")
-        if r0 != r1:
-            raise AssertionError(f"no mutation: parameter {name!r} requires_grad went {r0} -> {r1} {when}")
-        if not _same(g0, g1):
-            raise AssertionError(f"no mutation: parameter {name!r} .grad changed {when}")
+            raise AssertionError(f"no mutation: {what} .grad changed {when}")
     for (name, b0), (_, b1) in zip(before.get("buffers", []), after.get("buffers", [])):
         if not torch.equal(b0, b1):
             raise AssertionError(f"no mutation: buffer {name!r} changed {when}")
