@@ -1,31 +1,77 @@
-"""Keep the user's model exactly as it was.
+"""Keep the user's model exactly as it was, and one call on it at a time.
 
-``frozen_model`` stops gradients flowing into a model's parameters while an
-attribution runs and restores every parameter's ``requires_grad`` flag, its
-``.grad`` and every module's train/eval mode afterwards, also when an exception
-is raised.
+The policy every attributor and metric follows (docs/reliability.md):
+
+* the model runs in **eval mode** during a call (dropout off, BatchNorm on its running
+  statistics), so maps are reproducible with a ``generator`` and no buffer is updated;
+* afterwards every parameter's ``requires_grad`` flag and ``.grad``, every module's
+  train/eval mode and every buffer's values are restored, also when the call raises;
+* calls on the same model are **serialised** by a re-entrant lock per model, so two
+  threads sharing a model (or an attributor object) never see each other's mode
+  switches, frozen parameters or forward hooks.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from torch import nn
 
+#: the module mode every method and metric runs the model in (see the module docstring)
+MODEL_MODE = "eval"
+
+_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
 
 def find_module(forward_func: Callable) -> nn.Module | None:
     """The ``nn.Module`` behind a forward function: the module itself, the owner of a
-    bound method (``model.forward``), or ``None`` for a plain function."""
+    bound method (``model.forward``), the function of a ``functools.partial``, or a
+    module a wrapper function closes over (``lambda x: model(x).softmax(-1)``)."""
     if isinstance(forward_func, nn.Module):
         return forward_func
     owner = getattr(forward_func, "__self__", None)
-    return owner if isinstance(owner, nn.Module) else None
+    if isinstance(owner, nn.Module):
+        return owner
+    if isinstance(forward_func, functools.partial):
+        return find_module(forward_func.func)
+    for cell in getattr(forward_func, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, nn.Module):
+            return value
+    return None
+
+
+def model_lock(module: nn.Module) -> threading.RLock:
+    """The re-entrant lock that serialises calls on ``module`` (one per model)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(module)
+        if lock is None:
+            lock = _LOCKS[module] = threading.RLock()
+        return lock
 
 
 @contextmanager
-def frozen_model(forward_func: Callable, mode: str | None = None) -> Iterator[nn.Module | None]:
+def guarded_model(forward_func: Callable, mode: str | None = MODEL_MODE) -> Iterator[nn.Module | None]:
+    """Hold the model behind ``forward_func`` for a block that needs no parameter
+    gradients of its own (metrics, input-gradient methods): its lock, ``mode`` and, on
+    exit, everything restored as by :func:`preserved_model_state`. A plain function
+    with no module behind it runs as it is."""
+    module = find_module(forward_func)
+    with preserved_model_state(module, mode) if module is not None else nullcontext():
+        yield module
+
+
+@contextmanager
+def frozen_model(forward_func: Callable, mode: str | None = MODEL_MODE) -> Iterator[nn.Module | None]:
     """Freeze the model behind ``forward_func`` for the duration of the block.
 
     Parameters get ``requires_grad=False`` (so no graph is built into them and no
@@ -33,13 +79,10 @@ def frozen_model(forward_func: Callable, mode: str | None = None) -> Iterator[nn
     (``None`` leaves it). Everything is restored on exit, as by
     :func:`preserved_model_state`.
     """
-    module = find_module(forward_func)
-    if module is None:
-        yield None
-        return
-    with preserved_model_state(module, mode):
-        for p in module.parameters():
-            p.requires_grad_(False)
+    with guarded_model(forward_func, mode) as module:
+        if module is not None:
+            for p in module.parameters():
+                p.requires_grad_(False)
         yield module
 
 
@@ -49,7 +92,7 @@ def snapshot_parameters(module: nn.Module) -> list[torch.Tensor]:
 
 
 @contextmanager
-def preserved_model_state(module: nn.Module, mode: str | None = None) -> Iterator[nn.Module]:
+def preserved_model_state(module: nn.Module, mode: str | None = MODEL_MODE) -> Iterator[nn.Module]:
     """Run a block that differentiates ``module``'s parameters and leave no trace.
 
     Unlike :func:`frozen_model` the parameters keep ``requires_grad``, so the block
@@ -57,7 +100,8 @@ def preserved_model_state(module: nn.Module, mode: str | None = None) -> Iterato
     ``"eval"``/``"train"`` switches the module mode (``None`` leaves it). On exit,
     also after an exception, every parameter's ``requires_grad`` flag and ``.grad``,
     every module's train/eval mode and every buffer's values (e.g. BatchNorm
-    running statistics updated by a forward in train mode) are restored.
+    running statistics updated by a forward in train mode) are restored. The block
+    holds the model's lock (:func:`model_lock`).
 
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).eval()
     >>> with preserved_model_state(net, mode="train"):
@@ -65,29 +109,32 @@ def preserved_model_state(module: nn.Module, mode: str | None = None) -> Iterato
     >>> net.training, bool(net[1].running_mean.abs().sum() == 0)
     (False, True)
     """
-    params = list(module.parameters())
-    flags = [p.requires_grad for p in params]
-    grads = [p.grad for p in params]
-    modes = [(m, m.training) for m in module.modules()]
-    buffers = [
-        (m, name, b, b.detach().clone())
-        for m in module.modules()
-        for name, b in m._buffers.items()
-        if b is not None
-    ]
-    try:
-        if mode == "eval":
-            module.eval()
-        elif mode == "train":
-            module.train()
-        yield module
-    finally:
-        for p, flag, grad in zip(params, flags, grads):
-            p.requires_grad_(flag)
-            p.grad = grad
-        for m, training in modes:
-            m.training = training
-        with torch.no_grad():
-            for m, name, b, saved in buffers:
-                b.copy_(saved)
-                m._buffers[name] = b
+    if mode not in ("eval", "train", None):
+        raise ValueError(f"`model_mode` must be 'eval', 'train' or None, got {mode!r}.")
+    with model_lock(module):
+        params = list(module.parameters())
+        flags = [p.requires_grad for p in params]
+        grads = [p.grad for p in params]
+        modes = [(m, m.training) for m in module.modules()]
+        buffers = [
+            (m, name, b, b.detach().clone())
+            for m in module.modules()
+            for name, b in m._buffers.items()
+            if b is not None
+        ]
+        try:
+            if mode == "eval":
+                module.eval()
+            elif mode == "train":
+                module.train()
+            yield module
+        finally:
+            for p, flag, grad in zip(params, flags, grads):
+                p.requires_grad_(flag)
+                p.grad = grad
+            for m, training in modes:
+                m.training = training
+            with torch.no_grad():
+                for m, name, b, saved in buffers:
+                    b.copy_(saved)
+                    m._buffers[name] = b
