@@ -79,3 +79,13 @@ def per_input(value: object, n_inputs: int, name: str) -> tuple:
             raise ValueError(f"`{name}` has {len(value)} entries but there are {n_inputs} input tensors.")
         return tuple(value)
     return (value,) * n_inputs
+
+
+def check_generator(generator: object, name: str = "generator") -> torch.Generator | None:
+    """``generator`` must be ``None`` or a ``torch.Generator`` (not a seed or a numpy RNG)."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    raise TypeError(
+        f"`{name}` must be a torch.Generator or None, got {type(generator).__name__}; "
+        "for a seed pass `torch.Generator().manual_seed(seed)`."
+    )
