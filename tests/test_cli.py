@@ -24,4 +24,18 @@ def test_demo_writes_report_and_figures(tmp_path):
 
 def test_cli_requires_a_command():
     proc = subprocess.run([sys.executable, "-m", "captum_ts"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "demo" in proc.stderr
+    assert proc.returncode == 2 and "COMMAND" in proc.stderr
+
+
+def test_help_and_version_are_clean_text():
+    from captum_ts import __version__
+
+    helped = subprocess.run([sys.executable, "-m", "captum_ts", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "``" not in helped.stdout
+    assert "demo" in helped.stdout and "--version" in helped.stdout
+    demo = subprocess.run(
+        [sys.executable, "-m", "captum_ts", "demo", "--help"], capture_output=True, text=True
+    )
+    assert "--quick" in demo.stdout and "--seed" in demo.stdout
+    version = subprocess.run([sys.executable, "-m", "captum_ts", "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == f"captum-ts {__version__}"
