@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from .._validation import check_positive_int
+from .._validation import check_nonnegative_float, check_positive_int
+from ._random import dataset_generator
 
 
 class LabelledSeries(NamedTuple):
@@ -25,13 +27,14 @@ def bumps(
     width: int = 8,
     amplitude: float = 2.0,
     noise: float = 0.5,
-    seed: int = 0,
+    seed: int | torch.Generator = 0,
 ) -> LabelledSeries:
     """Gaussian-noise series with one bump in feature 0 at a random position.
 
     The bump points up for class 1 and down for class 0, so the class can only be
     read from the ``width`` time steps under the bump: those cells of feature 0
-    form the true saliency mask. Every other cell is pure noise.
+    form the true saliency mask. Every other cell is pure noise. ``seed`` is an
+    integer or a CPU ``torch.Generator`` to draw from; the global RNG is not used.
 
     >>> data = bumps(n_samples=8, length=32, seed=1)
     >>> data.inputs.shape, data.labels.shape, int(data.saliency[0].sum())
@@ -46,7 +49,10 @@ def bumps(
         check_positive_int(value, name)
     if width > length:
         raise ValueError(f"`width` ({width}) must not exceed `length` ({length}).")
-    g = torch.Generator().manual_seed(seed)
+    check_nonnegative_float(noise, "noise")
+    if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or not math.isfinite(amplitude):
+        raise ValueError(f"`amplitude` must be a finite number, got {amplitude!r}.")
+    g = dataset_generator(seed)
     labels = torch.randint(0, 2, (n_samples,), generator=g)
     start = torch.randint(0, length - width + 1, (n_samples,), generator=g)
     steps = torch.arange(length)

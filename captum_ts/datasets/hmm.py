@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .._validation import check_positive_int
+from ._random import dataset_generator
 
 #: emission means of state 0 and state 1 (one row per state, one column per feature)
 MEANS = ((0.1, 1.6, 0.5), (-0.1, -0.4, -1.5))
@@ -27,7 +28,7 @@ class HMMSeries(NamedTuple):
     states: Tensor
 
 
-def hmm_state(n_samples: int = 1000, length: int = 200, seed: int = 0) -> HMMSeries:
+def hmm_state(n_samples: int = 1000, length: int = 200, seed: int | torch.Generator = 0) -> HMMSeries:
     """Draw ``n_samples`` series of the HMM "state" benchmark (3 features, 2 hidden states).
 
     The hidden state starts from a fair coin ``s_{-1}`` and the first emitted state is
@@ -42,7 +43,8 @@ def hmm_state(n_samples: int = 1000, length: int = 200, seed: int = 0) -> HMMSer
 
     The benchmark uses 800 training and 200 test series of length 200: draw them with two
     seeds. The state chain is drawn step by step (it is sequential), vectorised over the
-    series; everything comes from one ``torch.Generator`` seeded with ``seed``.
+    series; everything comes from one ``torch.Generator`` seeded with ``seed`` (or ``seed``
+    itself when it is a CPU ``torch.Generator``); the global RNG is not used.
 
     >>> data = hmm_state(n_samples=4, length=50, seed=1)
     >>> data.inputs.shape, data.labels.shape, data.saliency.sum(-1).unique().tolist()
@@ -50,7 +52,7 @@ def hmm_state(n_samples: int = 1000, length: int = 200, seed: int = 0) -> HMMSer
     """
     check_positive_int(n_samples, "n_samples")
     check_positive_int(length, "length")
-    g = torch.Generator().manual_seed(seed)
+    g = dataset_generator(seed)
     states = _state_chain(n_samples, length, g)  # (N, T)
 
     means = torch.tensor(MEANS, dtype=torch.float64)  # (2, 3)

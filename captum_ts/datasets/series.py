@@ -13,14 +13,17 @@ series is standardised with the training part's statistics).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .._validation import check_positive_int
+from .._validation import check_nonnegative_float, check_positive_int
+from ._random import dataset_generator
 
 SPLITS = ("train", "val", "test")
 
@@ -76,26 +79,32 @@ class ForecastWindows(Dataset):
     ) -> None:
         for value, name in ((lookback, "lookback"), (horizon, "horizon"), (stride, "stride")):
             check_positive_int(value, name)
-        series = torch.as_tensor(series)
-        if series.dim() == 1:
-            series = series[:, None]
-        if series.dim() != 2 or not series.is_floating_point():
-            raise ValueError(f"`series` must be a floating point (L, V) tensor, got {tuple(series.shape)}.")
-        length = series.shape[0]
+        series = as_series(series)
+        length, n_var = series.shape
         if length < lookback + horizon:
             raise ValueError(
                 f"the series has {length} steps, fewer than lookback + horizon = {lookback + horizon}."
             )
         self.series = series.contiguous()
         self.lookback, self.horizon, self.stride = lookback, horizon, stride
-        self.target_columns = None if target_columns is None else tuple(int(c) for c in target_columns)
+        self.target_columns = _target_columns(target_columns, n_var)
         self._target_series = (
             self.series
             if self.target_columns is None
             else self.series[:, list(self.target_columns)].contiguous()
         )
         self.columns = tuple(columns)
+        if self.columns and len(self.columns) != n_var:
+            raise ValueError(f"`columns` has {len(self.columns)} names but the series has {n_var} variates.")
+        if (mean is None) != (std is None):
+            raise ValueError("pass both `mean` and `std` (the standardisation applied) or neither.")
+        for value, name in ((mean, "mean"), (std, "std")):
+            if value is not None and tuple(value.shape) != (n_var,):
+                raise ValueError(
+                    f"`{name}` has shape {tuple(value.shape)}; expected ({n_var},), one per variate."
+                )
         self.mean, self.std = mean, std
+        _check_timestamps(timestamps, length)
         self.timestamps = timestamps
         self._n = (length - lookback - horizon) // stride + 1
 
@@ -120,13 +129,57 @@ class ForecastWindows(Dataset):
         )
 
     def inverse(self, values: Tensor, targets: bool = True) -> Tensor:
-        """Undo the standardisation of forecast (``targets=True``) or input values."""
+        """Undo the standardisation of forecast (``targets=True``) or input values
+        (last axis: the variates of the targets, or of the inputs)."""
         if self.mean is None or self.std is None:
             return values
         mean, std = self.mean, self.std
         if targets and self.target_columns is not None:
             mean, std = mean[list(self.target_columns)], std[list(self.target_columns)]
+        if values.dim() == 0 or values.shape[-1] != mean.shape[0]:
+            raise ValueError(
+                f"`values` has shape {tuple(values.shape)}; its last axis must hold the "
+                f"{mean.shape[0]} {'target' if targets else 'input'} variates."
+            )
         return values * std.to(values) + mean.to(values)
+
+
+def as_series(series: object, name: str = "series") -> Tensor:
+    """``series`` as a finite floating point ``(L, V)`` tensor (``(L,)`` gets one variate)."""
+    series = torch.as_tensor(series)
+    if series.dim() == 1:
+        series = series[:, None]
+    if series.dim() != 2:
+        raise ValueError(f"`{name}` must be a (L, V) or (L,) tensor, time first; got {tuple(series.shape)}.")
+    if not series.is_floating_point():
+        raise TypeError(f"`{name}` has dtype {series.dtype}; convert it with `.float()`.")
+    if series.shape[1] == 0:
+        raise ValueError(f"`{name}` has shape {tuple(series.shape)}: no variates.")
+    bad = ~torch.isfinite(series)
+    if bool(bad.any()):
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"`{name}` holds {float(series[row, col])} at row {row}, variate {col}; "
+            "fill or cut the non-finite values first."
+        )
+    return series
+
+
+def _target_columns(columns: Sequence[int] | None, n_var: int) -> tuple[int, ...] | None:
+    if columns is None:
+        return None
+    if isinstance(columns, (str, bytes)) or not isinstance(columns, Sequence):
+        raise TypeError(f"`target_columns` must be a sequence of column indices, got {columns!r}.")
+    if not columns or any(isinstance(c, bool) or not isinstance(c, Integral) for c in columns):
+        raise TypeError(f"`target_columns` must be a non-empty sequence of integers, got {columns!r}.")
+    if any(not 0 <= c < n_var for c in columns):
+        raise ValueError(f"`target_columns` {list(columns)} must lie in 0..{n_var - 1} (variates).")
+    return tuple(int(c) for c in columns)
+
+
+def _check_timestamps(timestamps: np.ndarray | None, length: int) -> None:
+    if timestamps is not None and len(timestamps) != length:
+        raise ValueError(f"`timestamps` has {len(timestamps)} entries but the series has {length} rows.")
 
 
 def seasonal_series(
@@ -134,11 +187,12 @@ def seasonal_series(
     periods: Sequence[float] = (24.0, 168.0),
     n_variates: int = 1,
     noise: float = 0.3,
-    seed: int = 0,
+    seed: int | torch.Generator = 0,
 ) -> Tensor:
     """A generated ``(length, n_variates)`` float32 series shaped like hourly load data:
     one sinusoid per period (random phases, amplitudes 1, 1/2, 1/3, ...), a slow
     random-walk level and AR(1) noise (coefficient 0.8) of standard deviation ``noise``.
+    ``seed`` is an integer or a CPU ``torch.Generator``; the global RNG is not used.
 
     >>> import torch
     >>> s = seasonal_series(500, n_variates=2)
@@ -147,7 +201,10 @@ def seasonal_series(
     """
     check_positive_int(length, "length")
     check_positive_int(n_variates, "n_variates")
-    g = torch.Generator().manual_seed(seed)
+    check_nonnegative_float(noise, "noise")
+    if any(isinstance(p, bool) or not isinstance(p, Real) or not 0 < p < math.inf for p in periods):
+        raise ValueError(f"`periods` must be finite positive numbers, got {list(periods)}.")
+    g = dataset_generator(seed)
     t = torch.arange(length, dtype=torch.float64)[:, None]
     values = torch.zeros(length, n_variates, dtype=torch.float64)
     for i, period in enumerate(periods):
@@ -169,7 +226,7 @@ def load_series(name: str) -> Tensor:
     >>> sorted(SHIPPED_SERIES)
     ['airline', 'daphnet', 'internal_bleeding', 'solar']
     """
-    if name not in SHIPPED_SERIES:
+    if not isinstance(name, str) or name not in SHIPPED_SERIES:
         raise ValueError(f"`name` must be one of {sorted(SHIPPED_SERIES)}, got {name!r}.")
     try:
         import aeon.datasets as aeon_datasets
@@ -178,7 +235,8 @@ def load_series(name: str) -> Tensor:
     loaded = getattr(aeon_datasets, SHIPPED_SERIES[name])()
     values = loaded[0] if isinstance(loaded, tuple) else loaded
     values = np.asarray(values, dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(values.reshape(values.shape[0], -1)))
+    series = torch.from_numpy(np.ascontiguousarray(values.reshape(values.shape[0], -1)))
+    return as_series(series, f"load_series({name!r})")
 
 
 def split_borders(length: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> tuple[int, int, int]:
@@ -187,14 +245,33 @@ def split_borders(length: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> 
     >>> split_borders(1000)
     (700, 800, 1000)
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not 0 < sum(fractions) <= 1 + 1e-9:
+    if (
+        isinstance(fractions, (str, bytes))
+        or not isinstance(fractions, Sequence)
+        or len(fractions) != 3
+        or any(isinstance(f, bool) or not isinstance(f, Real) or not 0 <= f <= 1 for f in fractions)
+        or not 0 < sum(fractions) <= 1 + 1e-9
+    ):
         raise ValueError(
-            f"`fractions` must be three non-negative shares summing to at most 1, got {fractions}."
+            f"`fractions` must be three shares in [0, 1] summing to at most 1, got {fractions!r}."
         )
     train = int(length * fractions[0])
     val = train + int(length * fractions[1])
     test = min(length, val + round(length * fractions[2]))
     return train, val, test
+
+
+def check_borders(borders: object) -> None:
+    """``borders`` must be three integers ``(train_end, val_end, test_end)``."""
+    if (
+        isinstance(borders, (str, bytes))
+        or not isinstance(borders, Sequence)
+        or len(borders) != 3
+        or any(isinstance(b, bool) or not isinstance(b, Integral) for b in borders)
+    ):
+        raise TypeError(
+            f"`borders` must be three integer row counts (train_end, val_end, test_end), got {borders!r}."
+        )
 
 
 def split_series(
@@ -222,16 +299,22 @@ def split_series(
     >>> test.inputs[0, 0, 0].item(), len(test)
     (75.0, 18)
     """
-    if split not in SPLITS:
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}.")
-    series = torch.as_tensor(series)
-    if series.dim() == 1:
-        series = series[:, None]
-    train_end, val_end, test_end = borders if borders is not None else split_borders(series.shape[0])
+    for value, name in ((lookback, "lookback"), (horizon, "horizon")):
+        check_positive_int(value, name)
+    series = as_series(series)
+    _check_timestamps(timestamps, series.shape[0])
+    if borders is None:
+        borders, where = split_borders(series.shape[0]), "the default 70/10/20 % borders"
+    else:
+        where = "`borders`"
+        check_borders(borders)
+    train_end, val_end, test_end = borders
     if not 0 < train_end <= val_end <= test_end <= series.shape[0]:
         raise ValueError(
-            f"`borders` {(train_end, val_end, test_end)} must increase within the series' "
-            f"{series.shape[0]} rows."
+            f"{where} {tuple(borders)} must be increasing row counts within the series' "
+            f"{series.shape[0]} rows, with a non-empty training part."
         )
     starts = {"train": 0, "val": max(0, train_end - lookback), "test": max(0, val_end - lookback)}
     ends = {"train": train_end, "val": val_end, "test": test_end}
@@ -242,7 +325,17 @@ def split_series(
         std = torch.where(std > 0, std, torch.ones_like(std))
         series = ((series.double() - mean) / std).to(series.dtype)
         mean, std = mean.to(series.dtype), std.to(series.dtype)
+        if not bool(torch.isfinite(series).all()):
+            raise ValueError(
+                f"standardised with the training rows' statistics the series overflows {series.dtype}; "
+                "pass the series as float32 or float64."
+            )
     rows = slice(starts[split], ends[split])
+    if rows.stop - rows.start < lookback + horizon:
+        raise ValueError(
+            f"the {split!r} split has {rows.stop - rows.start} rows (borders {tuple(borders)}), "
+            f"fewer than lookback + horizon = {lookback + horizon}; shorten the windows or move the borders."
+        )
     stamps = None if timestamps is None else timestamps[rows]
     return ForecastWindows(
         series[rows], lookback, horizon, target_columns, stride, columns, mean, std, stamps

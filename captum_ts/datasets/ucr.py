@@ -30,9 +30,9 @@ def load_ucr(name: str, split: str = "train", znormalize: bool = False) -> Label
     >>> data.inputs.shape                     # doctest: +SKIP
     torch.Size([50, 150, 1])
     """
-    if name not in SHIPPED:
+    if not isinstance(name, str) or name not in SHIPPED:
         raise ValueError(f"`name` must be one of {sorted(SHIPPED)}, got {name!r}.")
-    if split not in ("train", "test"):
+    if not isinstance(split, str) or split not in ("train", "test"):
         raise ValueError(f"`split` must be 'train' or 'test', got {split!r}.")
     try:
         import aeon.datasets as aeon_datasets
@@ -40,6 +40,9 @@ def load_ucr(name: str, split: str = "train", znormalize: bool = False) -> Label
         raise ImportError("load_ucr needs aeon: pip install 'captum-ts[tutorials]'") from err
     x, y = getattr(aeon_datasets, SHIPPED[name])(split=split)
     x = np.asarray(x, dtype=np.float32).transpose(0, 2, 1)  # aeon: (N, C, T)
+    if not np.isfinite(x).all():
+        n = int(np.flatnonzero(~np.isfinite(x).all((1, 2)))[0])
+        raise ValueError(f"{name} ({split}) holds NaN or Inf values, first in series {n}.")
     if znormalize:
         x = (x - x.mean(1, keepdims=True)) / (x.std(1, keepdims=True) + 1e-8)
     classes = np.unique(y)

@@ -5,6 +5,10 @@ attributor from a forward function) and a :class:`Case` (model, inputs and the
 keyword arguments of ``attribute``). None of them needs hypothesis; the runner in
 :mod:`captum_ts.testing.runner` feeds them generated cases.
 
+Every check leaves no trace: the global RNGs (torch, numpy, ``random``) and the
+``.grad`` of the model's parameters and of the inputs are as before the check, also
+when it fails; the kit's own forwards run in eval mode with the buffers restored.
+
 >>> import torch
 >>> from captum.attr import Saliency
 >>> from captum_ts.testing import Case, check_output_matches_inputs
@@ -25,8 +29,9 @@ from captum.metrics import sensitivity_max
 from torch import Tensor, nn
 
 from .._compat import _format_tensor_into_tuples, _is_tuple
-from .._state import find_module
+from .._state import find_module, guarded_model
 from .._targets import normalize_target, select_target
+from ._trace import leaves_no_trace
 
 Factory = Callable[[Callable], Any]
 Call = Callable[[Any, Any, dict], Any]
@@ -52,6 +57,7 @@ def default_call(attributor: Any, inputs: Any, kwargs: dict) -> Any:
     return attributor.attribute(inputs, **kwargs)
 
 
+@leaves_no_trace
 def check_output_matches_inputs(factory: Factory, case: Case, call: Call = default_call) -> None:
     """Same container and shapes as the inputs, contiguous, on the inputs' device and dtype."""
     out = call(factory(case.model), case.inputs, dict(case.kwargs))
@@ -78,6 +84,7 @@ def check_output_matches_inputs(factory: Factory, case: Case, call: Call = defau
             raise AssertionError(f"finite: {where} contains NaN or Inf")
 
 
+@leaves_no_trace
 def check_no_mutation(
     factory: Factory,
     case: Case,
@@ -108,6 +115,7 @@ def check_no_mutation(
         _compare(before, _snapshot(module, xs), f"after attribute() raised (called with {_short(bad)})")
 
 
+@leaves_no_trace
 def check_deterministic(
     factory: Factory, case: Case, call: Call = default_call, seed_kwarg: str = "generator"
 ) -> None:
@@ -129,6 +137,7 @@ def check_deterministic(
             )
 
 
+@leaves_no_trace
 def check_batch_invariance(
     factory: Factory, case: Case, call: Call = default_call, atol: float = 1e-5, rtol: float = 1e-4
 ) -> None:
@@ -148,6 +157,7 @@ def check_batch_invariance(
                 )
 
 
+@leaves_no_trace
 def check_no_grad(
     factory: Factory, case: Case, call: Call = default_call, seed_kwarg: str | None = None
 ) -> None:
@@ -172,6 +182,7 @@ def check_no_grad(
             raise AssertionError(f"no_grad: attribution[{i}] differs under torch.no_grad()")
 
 
+@leaves_no_trace
 def check_sensitivity_max(factory: Factory, case: Case, seed_kwarg: str | None = None) -> None:
     """Usable as the explanation function of ``captum.metrics.sensitivity_max``."""
     attributor = factory(case.model)
@@ -187,6 +198,7 @@ def check_sensitivity_max(factory: Factory, case: Case, seed_kwarg: str | None =
         raise AssertionError(f"sensitivity_max: expected {batch} finite values, got {sens}")
 
 
+@leaves_no_trace
 def check_model_randomization(
     factory: Factory, case: Case, call: Call = default_call, seed_kwarg: str | None = None
 ) -> None:
@@ -225,6 +237,7 @@ def check_model_randomization(
         )
 
 
+@leaves_no_trace
 def check_completeness(
     factory: Factory,
     case: Case,
@@ -234,7 +247,8 @@ def check_completeness(
     rtol: float = 1e-2,
 ) -> None:
     """``sum(attribution) = f(x) - f(baseline)`` per example, for methods that claim it
-    (IG, DeepLift...), within ``atol + rtol * |f(x) - f(baseline)|`` (IG is a quadrature)."""
+    (IG, DeepLift...), within ``atol + rtol * |f(x) - f(baseline)|`` (IG is a quadrature).
+    ``f`` runs in eval mode, as the methods run the model."""
     kw = dict(case.kwargs)
     kw.setdefault("baselines", baselines)
     attrs = _tuple(call(factory(case.model), case.inputs, kw))
@@ -242,7 +256,7 @@ def check_completeness(
     base = tuple(torch.full_like(x, baselines) for x in xs)
     args = kw.get("additional_forward_args") or ()
     args = args if isinstance(args, tuple) else (args,)
-    with torch.no_grad():
+    with guarded_model(case.model), torch.no_grad():
         target = kw.get("target")
         f_x, f_b = case.model(*xs, *args), case.model(*base, *args)
         if target is not None:
@@ -310,7 +324,7 @@ def _out_of_range_target(case: Case) -> Any:
     xs = _format_tensor_into_tuples(case.inputs)
     args = case.kwargs.get("additional_forward_args") or ()
     args = args if isinstance(args, tuple) else (args,)
-    with torch.no_grad():
+    with guarded_model(case.model), torch.no_grad():
         out = case.model(*xs, *args)
     return tuple(int(s) + 3 for s in out.shape[1:]) if out.dim() > 2 else int(out.shape[-1]) + 3
 

@@ -11,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 from . import properties as P
+from ._trace import preserved_rng
 from .strategies import cases
 
 #: check name -> (function, what it needs)
@@ -106,6 +107,8 @@ def check_attributor(
     Returns:
         a :class:`Report`; ``print(report)`` lists every property and, for a failure, the
         message and the minimal example hypothesis found.
+
+    The caller's global RNGs (torch, numpy, ``random``) are as before the call.
     """
     extra = dict(attribute_kwargs or {})
     if stochastic is None:
@@ -140,11 +143,12 @@ def check_attributor(
     if extra:
         strategy = strategy.map(lambda c: P.Case(c.model, c.inputs, {**c.kwargs, **extra}))
     report = Report(getattr(attributor, "__name__", repr(attributor)))
-    for name in checks or list(CHECKS):
-        check = bound(name)
-        if check is None:
-            continue
-        report.results.append(_run(name, check, strategy, max_examples, shrink_budget))
+    with preserved_rng():
+        for name in checks or list(CHECKS):
+            check = bound(name)
+            if check is None:
+                continue
+            report.results.append(_run(name, check, strategy, max_examples, shrink_budget))
     if raise_on_failure and not report.passed:
         raise AssertionError(str(report))
     return report

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ._arrays import as_time_by_feature
+from ._arrays import as_time_by_feature, check_names
 
 
 def plot_attribution(
@@ -25,7 +25,8 @@ def plot_attribution(
     its attribution (one band per feature, darker = more relevant).
 
     ``series`` is ``(T,)`` or ``(T, F)`` (``(F, T)`` with ``channels_last=False``);
-    ``attribution`` the same shape, or ``(T, 1)`` to shade all bands alike.
+    ``attribution`` the same shape, or ``(T, 1)`` to shade all bands alike. Tensors of any
+    dtype are accepted; NaN, Inf and empty series are refused.
 
     >>> import numpy as np
     >>> ax = plot_attribution(np.sin(np.arange(50) / 5), np.linspace(0, 1, 50))
@@ -37,9 +38,11 @@ def plot_attribution(
     if a.shape[0] != x.shape[0] or a.shape[1] not in (1, x.shape[1]):
         raise ValueError(f"`attribution` has shape {a.shape}, not compatible with the series {x.shape}.")
     a = np.broadcast_to(a, x.shape)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * x.shape[1]))
     n_time, n_feat = x.shape
+    names = check_names(feature_names, n_feat, "feature_names", "features")
+    names = names if names is not None else [f"feature {j}" for j in range(n_feat)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * n_feat))
     vmax = float(np.abs(a).max()) or 1.0
     # row 0 of the image is the top band: feature 0 is drawn at the top
     ax.imshow(
@@ -52,7 +55,6 @@ def plot_attribution(
         extent=(-0.5, n_time - 0.5, 0.0, float(n_feat)),
         interpolation="nearest",
     )
-    names = list(feature_names) if feature_names is not None else [f"feature {j}" for j in range(n_feat)]
     for j in range(n_feat):
         col = x[:, j]
         span = float(col.max() - col.min()) or 1.0
@@ -77,6 +79,8 @@ def plot_attribution_comparison(
 ) -> Figure:
     """One row per method (and a first row with the true saliency, if given), all
     over the same series, sharing the time axis."""
+    if not isinstance(attributions, Mapping):
+        raise TypeError(f"`attributions` must be a mapping {{name: map}}, got {type(attributions).__name__}.")
     rows: list[tuple[str, object]] = []
     if saliency is not None:
         rows.append(("true saliency", saliency))

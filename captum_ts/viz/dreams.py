@@ -7,42 +7,36 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+
+from .._validation import check_positive_int
+from ._arrays import as_batch, check_index, check_names, to_array
 
 __all__ = ["plot_border_dreams", "plot_dream_trajectory", "plot_dreams", "plot_regularizer_comparison"]
 
 
-def _as_batch(values: object, name: str, channels_last: bool = True) -> np.ndarray:
-    """A batch of series as a float ``(N, T, F)`` array; accepts ``(N, T)``, ``(N, T, F)``
-    or ``(N, F, T)`` with ``channels_last=False``."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    arr = np.asarray(values, dtype=float)
-    if arr.ndim == 2:
-        return arr[:, :, None]
-    if arr.ndim != 3:
-        raise ValueError(
-            f"`{name}` must be a batch of series, shape (N, T) or (N, T, F); got {arr.shape}. "
-            "For one series add the batch axis, e.g. `x[None]`."
-        )
-    return arr if channels_last else arr.transpose(0, 2, 1)
-
-
 def _as_labels(labels: object, n: int, name: str = "labels") -> np.ndarray:
+    """One non-negative integer class per series (all 0 when ``labels`` is None)."""
     if labels is None:
         return np.zeros(n, dtype=int)
-    if isinstance(labels, torch.Tensor):
-        labels = labels.detach().cpu().numpy()
-    arr = np.asarray(labels).reshape(-1)
+    arr = to_array(labels, name).reshape(-1)
     if arr.shape[0] != n:
         raise ValueError(f"`{name}` has {arr.shape[0]} entries but there are {n} series.")
+    if (arr != np.round(arr)).any() or (arr < 0).any():
+        raise ValueError(f"`{name}` must be class indices (integers >= 0), got {arr.tolist()}.")
     return arr.astype(int)
 
 
+def _check_class_names(class_names: Sequence[str] | None, labels: np.ndarray) -> None:
+    if class_names is not None and len(class_names) <= labels.max():
+        raise ValueError(
+            f"`class_names` has {len(class_names)} entries but the labels go up to {int(labels.max())}."
+        )
+
+
 def _class_name(c: int, class_names: Sequence[str] | None) -> str:
-    return class_names[c] if class_names is not None and c < len(class_names) else f"class {c}"
+    return class_names[c] if class_names is not None else f"class {c}"
 
 
 def plot_dreams(
@@ -66,17 +60,19 @@ def plot_dreams(
     >>> len(fig.axes), len(fig.axes[0].lines)
     (2, 4)
     """
-    x = _as_batch(dreams, "dreams", channels_last)
+    x = as_batch(dreams, "dreams", channels_last)
     y = _as_labels(labels, len(x))
+    _check_class_names(class_names, y)
     classes = np.unique(y)
     ref = None
     if reference is not None:
-        rx = _as_batch(reference[0], "reference", channels_last)
-        ry = _as_labels(reference[1], len(rx), "reference labels")
+        rx = as_batch(reference[0], "reference[0]", channels_last)
+        ry = _as_labels(reference[1], len(rx), "reference[1]")
         if rx.shape[1:] != x.shape[1:]:
             raise ValueError(f"`reference` series have shape {rx.shape[1:]}, the dreams {x.shape[1:]}.")
         ref = (rx, ry)
     n_feat = x.shape[2]
+    feature_names = check_names(feature_names, n_feat, "feature_names", "features")
     fig, axes = plt.subplots(
         n_feat, len(classes), figsize=(3.6 * len(classes), 2.2 * n_feat + 0.6),
         sharex=True, sharey="row", squeeze=False,
@@ -124,14 +120,13 @@ def plot_dream_trajectory(
     >>> len(ax.lines)
     4
     """
-    if isinstance(trajectory, torch.Tensor):
-        trajectory = trajectory.detach().cpu().numpy()
-    traj = np.asarray(trajectory, dtype=float)
+    traj = to_array(trajectory, "trajectory")
     if traj.ndim == 1:
         traj = traj[:, None]
-    if traj.ndim != 2:
-        raise ValueError(f"`trajectory` must have shape (steps, B); got {traj.shape}.")
+    if traj.ndim != 2 or 0 in traj.shape:
+        raise ValueError(f"`trajectory` must have shape (steps, B) with steps, B >= 1; got {traj.shape}.")
     y = _as_labels(labels, traj.shape[1])
+    _check_class_names(class_names, y)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
     steps = np.arange(1, traj.shape[0] + 1)
@@ -171,16 +166,18 @@ def plot_border_dreams(
     >>> len(fig.axes), fig.axes[0].get_title()
     (4, 'p 0.90 -> 0.50')
     """
-    x0 = _as_batch(starts, "starts", channels_last)
-    x1 = _as_batch(dreams, "dreams", channels_last)
+    x0 = as_batch(starts, "starts", channels_last)
+    x1 = as_batch(dreams, "dreams", channels_last)
     if x0.shape != x1.shape:
         raise ValueError(f"`starts` {x0.shape} and `dreams` {x1.shape} must have the same shape.")
-    if not 0 <= feature < x0.shape[2]:
-        raise ValueError(f"`feature`={feature} is out of range for {x0.shape[2]} features.")
+    feature = check_index(feature, x0.shape[2], "feature", "features")
+    check_positive_int(n_cols, "n_cols")
     n = len(x0)
-    p0 = None if before is None else np.asarray(before, dtype=float).reshape(-1)
-    p1 = None if after is None else np.asarray(after, dtype=float).reshape(-1)
-    n_cols = max(1, min(n_cols, n))
+    if (before is None) != (after is None):
+        raise ValueError("pass both `before` and `after` (they go into the titles together) or neither.")
+    p0 = None if before is None else _per_series(before, n, "before")
+    p1 = None if after is None else _per_series(after, n, "after")
+    n_cols = min(n_cols, n)
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.8 * n_cols, 2.4 * n_rows), sharex=True, squeeze=False)
     steps = np.arange(x0.shape[1])
@@ -203,6 +200,13 @@ def plot_border_dreams(
     return fig
 
 
+def _per_series(values: object, n: int, name: str) -> np.ndarray:
+    arr = to_array(values, name).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"`{name}` has {arr.shape[0]} entries but there are {n} series.")
+    return arr
+
+
 def plot_regularizer_comparison(
     dreams: Mapping[str, object],
     feature: int = 0,
@@ -220,11 +224,16 @@ def plot_regularizer_comparison(
     >>> [ax.get_title().split(":")[0] for ax in fig.axes]
     ['none', 'blur']
     """
+    if not isinstance(dreams, Mapping):
+        raise TypeError(f"`dreams` must be a mapping {{name: sequences}}, got {type(dreams).__name__}.")
     if not dreams:
         raise ValueError("`dreams` is empty; pass at least one {name: sequences} entry.")
-    batches = {name: _as_batch(v, f"dreams[{name!r}]", channels_last) for name, v in dreams.items()}
+    batches = {name: as_batch(v, f"dreams[{name!r}]", channels_last) for name, v in dreams.items()}
+    for name, x in batches.items():
+        check_index(feature, x.shape[2], "feature", f"features in `dreams[{name!r}]`")
+    check_positive_int(n_cols, "n_cols", allow_none=True)
     n = len(batches)
-    n_cols = n if n_cols is None else max(1, min(n_cols, n))
+    n_cols = n if n_cols is None else min(n_cols, n)
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(
         n_rows, n_cols, figsize=(3.4 * n_cols, 2.5 * n_rows), sharex=True, sharey=sharey, squeeze=False
@@ -234,8 +243,6 @@ def plot_regularizer_comparison(
             ax.set_visible(False)
             continue
         name, x = list(batches.items())[i]
-        if not 0 <= feature < x.shape[2]:
-            raise ValueError(f"`feature`={feature} is out of range for {x.shape[2]} features.")
         series = x[:, :, feature]
         steps = np.arange(series.shape[1])
         for j, row in enumerate(series):

@@ -17,6 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._arrays import check_index, to_array
+
 MODE_STYLE = {"causal": "-", "anticausal": "-."}
 MODE_LABEL = {"causal": "causal [0, h)", "anticausal": "anti-causal [h, H)"}
 
@@ -61,9 +63,7 @@ def plot_horizon_activation_map(
     4
     """
     items = _as_items(results)
-    for mode in modes:
-        if mode not in MODE_STYLE:
-            raise ValueError(f"`modes` entries must be 'causal' or 'anticausal', got {mode!r}.")
+    _check_modes(modes)
     horizons = {res.horizon for _, res in items}
     if len(horizons) > 1 and not relative:
         raise ValueError(f"the results have different horizons {sorted(horizons)}; pass `relative=True`.")
@@ -75,12 +75,15 @@ def plot_horizon_activation_map(
         shown = res.normalized() if normalize else res
         x = _x(res.horizon, relative)
         for mode in modes:
-            y = _numpy(shown.curve(mode, variate, layer))
+            y = to_array(shown.curve(mode, variate, layer), f"results[{label!r}].curve({mode!r})")
             ax.plot(x, y, MODE_STYLE[mode], color=color, lw=1.8)
             if proportionality:
                 ax.plot([x[0], x[-1]], [y[0], y[-1]], "--", color=color, lw=1.0, alpha=0.7)
         if normalize:
-            scale = max(_numpy(res.curve(m, variate, layer)).max() for m in ("causal", "anticausal"))
+            scale = max(
+                to_array(res.curve(m, variate, layer), f"results[{label!r}].curve({m!r})").max()
+                for m in ("causal", "anticausal")
+            )
             label = f"{label} (÷{scale:.3g})"
         handles.append(Line2D([], [], color=color, lw=3, label=label))
     handles += [Line2D([], [], ls=MODE_STYLE[m], color="0.3", label=MODE_LABEL[m]) for m in modes]
@@ -128,7 +131,11 @@ def plot_ham_difference(
     ax.plot([0, horizon], [-1, 1], ":", color="0.5", lw=1.2, label="uniform differences")
     ax.axhline(0.0, color="0.8", lw=0.8)
     for (label, res), color in zip(items, _colors(colors, len(items))):
-        d = _numpy(res.curve("causal", variate, layer)) - _numpy(res.curve("anticausal", variate, layer))
+        causal, anti = (
+            to_array(res.curve(m, variate, layer), f"results[{label!r}].curve({m!r})")
+            for m in ("causal", "anticausal")
+        )
+        d = causal - anti
         top = d.max()
         d = d / top if top > 0 else d
         h_star = int(np.abs(d).argmin())
@@ -168,14 +175,15 @@ def plot_ham_layers(
     >>> len(fig.axes[0].lines)  # 4 parameter tensors, the mean, the diagonal
     6
     """
+    _check_modes(modes)
     names = list(result.layer_names)
     group = 0
     if result.variates is not None:
         if variate is None and len(result.variates) > 1:
             raise ValueError(f"the result has {len(result.variates)} groups of variates; pass `variate=`.")
-        group = variate or 0
-    causal = _numpy(result.layer_causal[:, group])  # (H+1, L)
-    anti = _numpy(result.layer_anticausal[:, group])
+        group = 0 if variate is None else check_index(variate, len(result.variates), "variate", "groups")
+    causal = to_array(result.layer_causal[:, group], "result.layer_causal")  # (H+1, L)
+    anti = to_array(result.layer_anticausal[:, group], "result.layer_anticausal")
     curves = {"causal": causal, "anticausal": anti}
     if normalize:
         top = np.maximum(causal.max(0), anti.max(0))
@@ -234,7 +242,9 @@ def _x(horizon: int, relative: bool) -> np.ndarray:
     return x / max(horizon, 1) if relative else x
 
 
-def _numpy(values: object) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=float)
+def _check_modes(modes: Sequence[str]) -> None:
+    if isinstance(modes, str) or not modes:
+        raise ValueError(f"`modes` must be a non-empty sequence of 'causal'/'anticausal', got {modes!r}.")
+    for mode in modes:
+        if mode not in MODE_STYLE:
+            raise ValueError(f"`modes` entries must be 'causal' or 'anticausal', got {mode!r}.")

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._arrays import as_time_by_feature
+from ._arrays import as_time_by_feature, check_names, to_array
 
 
 def plot_mask_over_states(
@@ -43,7 +43,13 @@ def plot_mask_over_states(
         if truth.shape != x.shape:
             raise ValueError(f"`saliency` has shape {truth.shape} but the series has {x.shape}.")
     n_time, n_feat = x.shape
+    names = check_names(feature_names, n_feat, "feature_names", "features")
+    names = names if names is not None else [f"feature {j}" for j in range(n_feat)]
     state_row = states is not None
+    if state_row:
+        s = to_array(states, "states").reshape(-1)
+        if s.shape[0] != n_time:
+            raise ValueError(f"`states` has {s.shape[0]} steps but the series has {n_time}.")
     fig, axes = plt.subplots(
         n_feat + state_row,
         1,
@@ -55,13 +61,9 @@ def plot_mask_over_states(
     axes = axes[:, 0]
     steps = np.arange(n_time)
     if state_row:
-        s = np.asarray(states.detach().cpu() if hasattr(states, "detach") else states).reshape(-1)
-        if s.shape[0] != n_time:
-            raise ValueError(f"`states` has {s.shape[0]} steps but the series has {n_time}.")
         axes[0].step(steps, s, where="mid", color="tab:blue", lw=1.2)
         axes[0].set_ylabel("state", rotation=0, ha="right", va="center")
         axes[0].set_yticks(np.unique(s))
-    names = list(feature_names) if feature_names is not None else [f"feature {j}" for j in range(n_feat)]
     for j, ax in enumerate(axes[state_row:]):
         if truth is not None:
             ax.fill_between(

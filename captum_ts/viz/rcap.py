@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.figure import Figure
+
+from ._arrays import to_array
 
 
 def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure:
@@ -26,15 +27,22 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
     >>> len(fig.axes)
     1
     """
+    if not isinstance(results, Mapping):
+        raise TypeError(f"`results` must be a mapping {{method: RCAP}}, got {type(results).__name__}.")
     if not results:
         raise ValueError("`results` is empty; pass at least one method's RCAP.")
+    names = list(results)
+    scores = [
+        to_array(getattr(results[n], "score", results[n]), f"results[{n!r}]").reshape(-1) for n in names
+    ]
+    for n, s in zip(names, scores):
+        if s.size == 0:
+            raise ValueError(f"`results[{n!r}]` holds no scores; nothing to draw.")
     with_levels = {k: v for k, v in results.items() if hasattr(v, "levels")}
     fig, axes = plt.subplots(
         1, 2 if with_levels else 1, figsize=(10 if with_levels else 5, 3.6), squeeze=False
     )
     bar_ax = axes[0, 0]
-    names = list(results)
-    scores = [_numpy(getattr(results[n], "score", results[n])).reshape(-1) for n in names]
     means = [s.mean() for s in scores]
     errors = [s.std(ddof=1) / np.sqrt(s.size) if s.size > 1 else 0.0 for s in scores]
     colors = [f"C{i}" for i in range(len(names))]
@@ -48,11 +56,14 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
         level_ax = axes[0, 1]
         for name, res in with_levels.items():
             color = colors[names.index(name)]
-            levels = _numpy(res.levels)
-            used = _numpy(res.used).astype(float)
-            hit = _masked_mean(_numpy(res.hit_rate), used)
-            prob = _masked_mean(_numpy(res.probability), used)
-            prod = _masked_mean(_numpy(res.hit_rate) * _numpy(res.probability), used)
+            where = f"results[{name!r}]"
+            levels = to_array(res.levels, f"{where}.levels")
+            used = to_array(res.used, f"{where}.used")
+            hit_rate = to_array(res.hit_rate, f"{where}.hit_rate")
+            probability = to_array(res.probability, f"{where}.probability")
+            hit = _masked_mean(hit_rate, used)
+            prob = _masked_mean(probability, used)
+            prod = _masked_mean(hit_rate * probability, used)
             level_ax.plot(levels, prod, color=color, marker="o", ms=3, label=f"{name}: h x p")
             level_ax.plot(levels, hit, color=color, ls="--", lw=1)
             level_ax.plot(levels, prob, color=color, ls=":", lw=1)
@@ -66,12 +77,6 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
         fig.suptitle(title)
     fig.tight_layout()
     return fig
-
-
-def _numpy(values: object) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values, dtype=float)
 
 
 def _masked_mean(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
