@@ -8,6 +8,7 @@ from deep inside a computation.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -57,7 +58,7 @@ def check_positive_int(value: object, name: str, *, allow_none: bool = False) ->
     """``value`` must be an integer >= 1 (or None when ``allow_none``)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` must be a positive integer, got {value!r}.")
     if value < 1:
         raise ValueError(f"`{name}` must be a positive integer (>= 1), got {value}.")
