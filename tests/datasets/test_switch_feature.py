@@ -1,11 +1,14 @@
+import importlib
 import itertools
 import math
 
 import pytest
 import torch
 
-from captum_ts.datasets import switch_feature as module
 from captum_ts.datasets.switch_feature import LABEL_SLOPE, MEANS, TRANSITIONS, switch_feature
+
+# the package exports the function under the module's name: fetch the module itself
+module = importlib.import_module("captum_ts.datasets.switch_feature")
 
 
 @pytest.fixture(scope="module")
