@@ -5,6 +5,7 @@ from .bumps import LabelledSeries, bumps
 from .ett import load_ett
 from .hmm import HMMSeries, hmm_state
 from .series import ForecastWindows, load_series, seasonal_series, split_series
+from .switch_feature import switch_feature
 from .ucr import load_ucr
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "load_ucr",
     "seasonal_series",
     "split_series",
+    "switch_feature",
 ]

@@ -3,6 +3,7 @@ continuity, selectivity (pixel flipping, AUC, AOPC), RCAP, deletion/insertion AU
 white-box scores against a true saliency mask (AUP, AUR, information, entropy, AUROC, AUPRC)."""
 
 from .continuity import continuity
+from .cumulative import CumulativeResult, cpd, cpp
 from .deletion import deletion_auc, insertion_auc
 from .perturbations import shift_along_time, time_shift
 from .rcap import RCAPResult, rcap
@@ -10,6 +11,7 @@ from .selectivity import SelectivityResult, curve_summaries, selectivity
 from .white_box import aup, auprc, aur, auroc, entropy, information
 
 __all__ = [
+    "CumulativeResult",
     "RCAPResult",
     "SelectivityResult",
     "aup",
@@ -17,6 +19,8 @@ __all__ = [
     "aur",
     "auroc",
     "continuity",
+    "cpd",
+    "cpp",
     "curve_summaries",
     "deletion_auc",
     "entropy",

@@ -2,6 +2,7 @@
 and never call ``plt.show()``."""
 
 from .attribution import plot_attribution, plot_attribution_comparison
+from .cumulative import plot_cumulative_curves
 from .dreams import plot_border_dreams, plot_dream_trajectory, plot_dreams, plot_regularizer_comparison
 from .horizon import plot_ham_difference, plot_ham_layers, plot_horizon_activation_map
 from .masks import plot_mask_over_states
@@ -12,6 +13,7 @@ __all__ = [
     "plot_attribution",
     "plot_attribution_comparison",
     "plot_border_dreams",
+    "plot_cumulative_curves",
     "plot_dream_trajectory",
     "plot_dreams",
     "plot_ham_difference",
