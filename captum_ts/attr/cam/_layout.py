@@ -57,7 +57,8 @@ def module_layout(layer: nn.Module) -> str | None:
     if isinstance(layer, _CHANNELS_FIRST):
         return "channels_first"
     if isinstance(layer, _SEQUENCE_FIRST):
-        if not getattr(layer, "batch_first", False):
+        attention = getattr(layer, "self_attn", layer)  # transformer layers keep the flag there
+        if not getattr(attention, "batch_first", False):
             raise ValueError(
                 f"`layer` is a {type(layer).__name__} with batch_first=False: its tensors are "
                 "(T, B, H), but the batch must come first; build it with batch_first=True."

@@ -26,11 +26,11 @@ class LayerGradCamPlusPlus(LayerGradCam):
 
         >>> import torch
         >>> from captum_ts import LayerGradCamPlusPlus
-        >>> gru = torch.nn.GRU(3, 8, batch_first=True)
-        >>> head = torch.nn.Linear(8, 2)
-        >>> model = lambda x: head(gru(x)[0].mean(1))
+        >>> from captum_ts.models.forecasters import GRUForecaster
+        >>> model = GRUForecaster(n_variates=3, horizon=6, hidden_size=8)   # (B, H, C) out
         >>> x = torch.randn(4, 20, 3)                  # (B, T, F)
-        >>> LayerGradCamPlusPlus(model, gru).attribute(x, target=0).shape
+        >>> cam = LayerGradCamPlusPlus(model, model.rnn)   # batch-first GRU: (B, T', K)
+        >>> cam.attribute(x, target=(5, 0)).shape      # horizon step 5, variate 0
         torch.Size([4, 20, 1])
     """
 

@@ -275,3 +275,23 @@ def test_bfloat16_close_to_float32():
     low = LayerGradCam(net.to(torch.bfloat16), net[2]).attribute(x.to(torch.bfloat16), target=1)
     assert low.dtype == torch.bfloat16
     torch.testing.assert_close(low.float(), ref, rtol=0.1, atol=0.05 * float(ref.abs().max()))
+
+
+def test_transformer_layer_layout_is_read_from_the_module():
+    torch.manual_seed(6)
+    layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0, batch_first=True)
+    head = nn.Linear(4, 2)
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer, self.head = layer, head
+
+        def forward(self, x):
+            return self.head(self.layer(x).mean(1))
+
+    model = Encoder()
+    m = LayerGradCam(model, layer).attribute(torch.randn(2, 5, 4), target=1)
+    assert m.shape == (2, 5, 1)
+    with pytest.raises(ValueError, match="batch_first=True"):
+        LayerGradCam(model, nn.TransformerEncoderLayer(4, 2))
