@@ -64,6 +64,7 @@ def test_peak_of_the_interpolated_map_is_on_the_bump(blocks, data, channels_last
     assert peak_distance(guided.abs().sum(3 - time_dim), t0) <= 2
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning:captum")
 def test_captum_guided_grad_cam_loses_the_bump_on_channels_last_inputs():
     model = BumpDetector(channels_last=True)
     x = bump_series(48, 30, channels_last=True)
@@ -71,7 +72,8 @@ def test_captum_guided_grad_cam_loses_the_bump_on_channels_last_inputs():
     captum = ca.GuidedGradCam(model, model.pool).attribute(x, target=1)
     # Captum stretches the (B, 1, 12) map to the 2 features: the peak is no longer the map's
     rel = float((captum.detach() - ours).norm() / ours.norm())
-    assert rel > 0.5
+    assert rel > 0.9  # 0.93 measured
+    assert abs(int(captum.detach().abs().sum(2).argmax()) - 30) > 10  # Captum's peak: step 9
     assert peak_distance(ours.abs().sum(2), 30) <= 2
 
 
