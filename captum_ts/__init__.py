@@ -2,13 +2,18 @@
 
 from . import metrics
 from .attr import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, SequenceDreaming
+from .attr.cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
 from .explain import evaluate_loader, explain_loader
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CAM",
     "GuidedAbsoluteGrad",
+    "GuidedGradCam",
     "HorizonActivationMap",
+    "LayerGradCam",
+    "LayerGradCamPlusPlus",
     "LearnedPerturbationMask",
     "SequenceDreaming",
     "__version__",

@@ -1,6 +1,7 @@
 """Attribution methods for time-series models, as Captum ``Attribution`` subclasses."""
 
 from . import regularizers
+from .cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
 from .guided_absolute_grad import GuidedAbsoluteGrad
 from .ham_result import HorizonActivationResult
 from .horizon_activation_map import HorizonActivationMap
@@ -8,9 +9,13 @@ from .learned_perturbation_mask import LearnedPerturbationMask
 from .sequence_dreaming import SequenceDreaming, random_starts
 
 __all__ = [
+    "CAM",
     "GuidedAbsoluteGrad",
+    "GuidedGradCam",
     "HorizonActivationMap",
     "HorizonActivationResult",
+    "LayerGradCam",
+    "LayerGradCamPlusPlus",
     "LearnedPerturbationMask",
     "SequenceDreaming",
     "random_starts",
