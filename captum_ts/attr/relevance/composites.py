@@ -64,7 +64,8 @@ class Composite:
 def _composite(name: str, dense: Rule, conv: Rule, first: Rule | None = None, eps: float = 1e-9) -> Composite:
     shared = {t: rules.epsilon(eps) for t in (*AVERAGE_POOLS, *BATCH_NORMS)}
     shared |= {t: rules.recurrent(max(eps, 1e-6)) for t in RECURRENT_LAYERS}
-    return Composite(name, MappingProxyType({nn.Linear: dense, **dict.fromkeys(CONVOLUTIONS, conv), **shared}), first)
+    by_type = {nn.Linear: dense, **dict.fromkeys(CONVOLUTIONS, conv), **shared}
+    return Composite(name, MappingProxyType(by_type), first)
 
 
 def zero() -> Composite:

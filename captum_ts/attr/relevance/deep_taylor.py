@@ -14,8 +14,10 @@ from .layers import AVERAGE_POOLS, BATCH_NORMS, CONVOLUTIONS
 from .lrp import LRP
 from .rules import Rule
 
+Bounds = tuple[float | Tensor, float | Tensor]
 
-def deep_taylor(bounds: tuple[float | Tensor, float | Tensor] | None, unbounded: str = "wsquare") -> Composite:
+
+def deep_taylor(bounds: Bounds | None, unbounded: str = "wsquare") -> Composite:
     """z+ on every weighted layer; on the first one z^B for inputs in ``bounds``,
     otherwise w^2 (``unbounded="wsquare"``) or flat (``"flat"``)."""
     if bounds is not None:
@@ -68,7 +70,7 @@ class DeepTaylor(LRP):
         inputs: TensorOrTupleOfTensorsGeneric,
         target: TargetType = None,
         additional_forward_args: object = None,
-        bounds: tuple[float | Tensor, float | Tensor] | None = None,
+        bounds: Bounds | None = None,
         unbounded_rule: str = "wsquare",
         return_convergence_delta: bool = False,
         verbose: bool = False,

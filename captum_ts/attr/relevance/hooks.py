@@ -122,9 +122,9 @@ def _identity(relevance: Tensor) -> Tensor:
 
 def _linear(module: nn.Module, rule: Rule, x: Tensor, output: Tensor, state: _CallState) -> Tensor:
     if isinstance(module, BATCH_NORMS):
-        entry = state.linear_outputs.get(id(x))
-        if entry is not None and entry[0] is x and entry[1].merged is None and can_merge(entry[1].module, x, module):
-            entry[1].merged = module  # canonized: the layer before takes this BatchNorm in
+        tensor, before = state.linear_outputs.get(id(x), (None, None))
+        if tensor is x and before.merged is None and can_merge(before.module, x, module):
+            before.merged = module  # canonized: the layer before takes this BatchNorm in
             return RelevanceFunction.apply(_identity, x, output.detach())
     call = _LinearCall(module, rule, x, output)
     wrapped = RelevanceFunction.apply(call.backward, x, output.detach())
@@ -160,8 +160,9 @@ def _refuse(name: str):
         raise ValueError(
             f"LRP has no rule for layer `{name or '<model>'}` ({kind}), which the forward calls.{extra} "
             f"Give it one: `LRP(model, rules={{{qualified}: rule}})` (or "
-            f"`rules={{model.get_submodule('{name}'): rule}}` for this instance) with a rule from captum_ts.attr.relevance.rules, e.g. rules.passthrough() for an "
-            "element-wise layer, rules.epsilon() for a linear one."
+            f"`rules={{model.get_submodule('{name}'): rule}}` for this instance) with a rule from "
+            "captum_ts.attr.relevance.rules, e.g. rules.passthrough() for an element-wise layer, "
+            "rules.epsilon() for a linear one."
         )
 
     return hook

@@ -68,7 +68,10 @@ class LRP(GradientAttribution):
     """
 
     def __init__(
-        self, model: nn.Module, composite: str | Composite = "epsilon", rules: Mapping[Key, Rule] | None = None
+        self,
+        model: nn.Module,
+        composite: str | Composite = "epsilon",
+        rules: Mapping[Key, Rule] | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"`model` must be an nn.Module, got {type(model).__name__}.")

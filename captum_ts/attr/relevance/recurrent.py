@@ -131,8 +131,10 @@ def _weights(module: nn.Module, layer: int, d: int) -> tuple:
 
 
 def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-    return x @ w.T if b is None else torch.addmm(b, x.reshape(-1, x.shape[-1]), w.T).reshape(
-        *x.shape[:-1], w.shape[0]
+    return (
+        x @ w.T
+        if b is None
+        else torch.addmm(b, x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
     )
 
 
