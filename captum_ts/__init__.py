@@ -2,11 +2,14 @@
 
 from . import metrics
 from .attr import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, SequenceDreaming
+from .attr.relevance import LRP, DeepTaylor
 from .explain import evaluate_loader, explain_loader
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "LRP",
+    "DeepTaylor",
     "GuidedAbsoluteGrad",
     "HorizonActivationMap",
     "LearnedPerturbationMask",

@@ -98,8 +98,9 @@ class LRP(GradientAttribution):
                 or a list of such tuples for ``(B, H, C)`` forecasters. It must
                 select one scalar per example.
             additional_forward_args (Any, optional): passed to the model after the inputs.
-            return_convergence_delta (bool): also return, per example, the sum of the
-                attributions minus the explained output (0 when relevance is conserved).
+            return_convergence_delta (bool): also return, per example, the explained
+                output minus the sum of the attributions (Captum's sign; 0 when
+                relevance is conserved, what biases and epsilons absorbed otherwise).
             verbose (bool): print the rule applied to each layer.
 
         Returns:
@@ -138,7 +139,7 @@ class LRP(GradientAttribution):
         if not return_convergence_delta:
             return result
         total = sum(a.reshape(batch, -1).sum(1) for a in attributions)
-        return result, total - selected.detach()
+        return result, selected.detach() - total
 
     def has_convergence_delta(self) -> bool:
         return True
