@@ -129,16 +129,29 @@ def single_layer(weight, bias):
     return layer
 
 
-@pytest.mark.parametrize(
-    ("rule", "formula"),
-    [
-        (rules.epsilon(0.5), lambda x, w, b: (x[:, None] * w) / ((x @ w.T + b) + 0.5 * (x @ w.T + b).sign())[..., None]),
-        (rules.gamma(0.25), lambda x, w, b: (x[:, None] * (w + 0.25 * w.clamp(min=0)))
-            / (x @ (w + 0.25 * w.clamp(min=0)).T + b + 0.25 * b.clamp(min=0))[..., None]),
-        (rules.flat(), lambda x, w, b: torch.ones_like(x[:, None] * w) / w.shape[1]),
-        (rules.wsquare(), lambda x, w, b: (w**2 / (w**2).sum(1, keepdim=True)).expand(len(x), -1, -1)),
-    ],
-)  # fmt: skip
+def ratio(x, w, b):
+    """Contribution ratios ``x_j w_kj / z_k`` of every output k, shaped (B, K, J)."""
+    return x[:, None] * w / (x @ w.T + b)[..., None]
+
+
+def gamma_w(w):
+    return w + 0.25 * w.clamp(min=0)
+
+
+def eps_ratio(x, w, b):
+    z = x @ w.T + b
+    return x[:, None] * w / (z + 0.5 * z.sign())[..., None]
+
+
+FORMULAS = [
+    (rules.epsilon(0.5), eps_ratio),
+    (rules.gamma(0.25), lambda x, w, b: ratio(x, gamma_w(w), gamma_w(b))),
+    (rules.flat(), lambda x, w, b: torch.ones_like(x[:, None] * w) / w.shape[1]),
+    (rules.wsquare(), lambda x, w, b: (w**2 / (w**2).sum(1, keepdim=True)).expand(len(x), -1, -1)),
+]
+
+
+@pytest.mark.parametrize(("rule", "formula"), FORMULAS)
 def test_rules_match_their_formula_on_one_layer(rule, formula):
     """R_j = sum_k c_jk R_k with the rule's contribution ratios c_jk, for R_k = z_k at target k."""
     torch.manual_seed(2)
