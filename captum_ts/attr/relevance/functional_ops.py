@@ -52,6 +52,8 @@ _HINTS = {
     "amax": "x.amax(-1) -> nn.AdaptiveMaxPool1d(1) on (B, C, T) followed by nn.Flatten()",
     "max": "x.max(-1) -> nn.AdaptiveMaxPool1d(1) on (B, C, T) followed by nn.Flatten()",
     "add": "a residual a + b has no rule: explain a model without it, or the branches separately",
+    "bmm": "a matrix product of two activations (attention) has no rule: explain the layers around it",
+    "mm": "a matrix product with a tensor that is not a layer's weight: put it in an nn.Linear",
 }
 
 
