@@ -28,8 +28,7 @@ class RelevanceFunction(torch.autograd.Function):
     def forward(ctx, backward: Backward, x: Tensor, *outputs: Tensor):  # type: ignore[override]
         ctx.relevance_backward = backward
         ctx.n_outputs = len(outputs)
-        copies = tuple(o.clone() for o in outputs)
-        return copies if len(copies) > 1 else copies[0]
+        return outputs if len(outputs) > 1 else outputs[0]  # detached by the caller: no copy
 
     @staticmethod
     def backward(ctx, *relevances: Tensor):  # type: ignore[override]
@@ -37,15 +36,15 @@ class RelevanceFunction(torch.autograd.Function):
 
 
 def stabilise(z: Tensor, eps: float) -> Tensor:
-    """``z + eps * sign(z)`` with ``sign(0) = 1``."""
-    return z + eps * (2 * (z >= 0).to(z.dtype) - 1) if eps else z
+    """``z + eps * sign(z)`` with ``sign(+0) = 1``."""
+    return z.abs().add_(eps).copysign_(z) if eps else z
 
 
 def divide(relevance: Tensor, z: Tensor, eps: float) -> Tensor:
-    """``relevance / stab(z)``, 0 where the denominator is 0."""
-    den = stabilise(z, eps)
-    zero = den == 0
-    return torch.where(zero, torch.zeros_like(relevance), relevance / torch.where(zero, 1, den))
+    """``relevance / stab(z)``, 0 where the denominator is 0 (only possible for ``eps = 0``)."""
+    if eps:
+        return relevance / stabilise(z, eps)
+    return (relevance / z).masked_fill_(z == 0, 0)
 
 
 def linear_relevance(rule: Rule, form: LinearForm, x: Tensor, relevance: Tensor) -> Tensor:
