@@ -40,8 +40,9 @@ class DeepTaylor(LRP):
     :math:`R_j = \sum_k x_j w_{jk}^+ / \sum_{j'} x_{j'} w_{j'k}^+ \, R_k`. The first
     weighted layer uses, for inputs known to lie in ``bounds=(l, h)``, the z^B rule
     :math:`z_{jk} = x_j w_{jk} - l_j w_{jk}^+ - h_j w_{jk}^-`, and otherwise the
-    w^2 rule (or ``unbounded_rule="flat"``). Biases are taken as zero, as in the
-    paper, so relevance is conserved on networks whose biases are non-positive.
+    w^2 rule (or ``unbounded_rule="flat"``). Biases stay out of the denominators,
+    as in the paper (whose derivation assumes non-positive biases), so relevance is
+    conserved wherever a neuron has a positive contribution.
     Element-wise activations, pooling, ``Flatten`` and BatchNorm canonizing work as
     in :class:`LRP`; recurrent layers have no deep Taylor rule and are refused.
 
