@@ -3,12 +3,15 @@
 from . import metrics
 from .attr import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, SequenceDreaming
 from .attr.cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
+from .attr.relevance import LRP, DeepTaylor
 from .explain import evaluate_loader, explain_loader
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CAM",
+    "LRP",
+    "DeepTaylor",
     "GuidedAbsoluteGrad",
     "GuidedGradCam",
     "HorizonActivationMap",

@@ -6,10 +6,13 @@ from .guided_absolute_grad import GuidedAbsoluteGrad
 from .ham_result import HorizonActivationResult
 from .horizon_activation_map import HorizonActivationMap
 from .learned_perturbation_mask import LearnedPerturbationMask
+from .relevance import LRP, DeepTaylor
 from .sequence_dreaming import SequenceDreaming, random_starts
 
 __all__ = [
     "CAM",
+    "LRP",
+    "DeepTaylor",
     "GuidedAbsoluteGrad",
     "GuidedGradCam",
     "HorizonActivationMap",

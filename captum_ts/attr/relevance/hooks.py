@@ -1,0 +1,168 @@
+"""Attach rules to a model for the duration of one call, and detach them after.
+
+:func:`attached_rules` walks the model from the top: a module with a rule gets a
+forward hook that wraps its output in a :class:`~.propagation.RelevanceFunction`
+(its insides are then covered by the rule), a container without one is searched
+further, and a leaf without one gets a hook that refuses to run, naming the layer
+and how to give it a rule. The hooks are removed in ``finally``; the rules
+themselves live in the attributor, so nothing is written into the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from torch import Tensor, nn
+
+from . import recurrent
+from .canonizers import can_merge, merged_form
+from .composites import Composite, Key, rule_for
+from .layers import BATCH_NORMS, WEIGHTED, linear_form
+from .propagation import RelevanceFunction, gradient_relevance, linear_relevance, plain_relevance
+from .rules import GRADIENT, LINEAR, PASSTHROUGH, RECURRENT, Rule
+
+
+@dataclass
+class _LinearCall:
+    """One call of a linear layer: what its backward needs, and a BatchNorm merged into it."""
+
+    module: nn.Module
+    rule: Rule
+    x: Tensor
+    output: Tensor
+    merged: nn.Module | None = None
+
+    def backward(self, relevance: Tensor) -> Tensor:
+        if self.merged is not None:
+            return linear_relevance(self.rule, merged_form(self.module, self.merged), self.x, relevance)
+        if self.rule.is_plain:
+            return plain_relevance(self.rule, self.output, self.x, relevance)
+        return linear_relevance(self.rule, linear_form(self.module), self.x, relevance)
+
+
+@dataclass
+class _CallState:
+    composite: Composite
+    overrides: Mapping[Key, Rule]
+    first_done: bool = False
+    linear_outputs: dict[int, tuple[Tensor, _LinearCall]] = field(default_factory=dict)
+
+
+@contextmanager
+def attached_rules(
+    model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule], verbose: bool = False
+) -> Iterator[None]:
+    """Hooks that make the next forward of ``model`` propagate relevance; removed on exit."""
+    state = _CallState(composite, overrides)
+    handles = []
+    try:
+        for name, module, rule in _walk(model, composite, overrides):
+            if rule is None:
+                handles.append(module.register_forward_hook(_refuse(name)))
+                continue
+            if verbose:
+                print(f"Applied {rule!r} on layer {name or '<model>'} ({type(module).__name__})")
+            handles.append(module.register_forward_hook(_hook(rule, state)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _walk(model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule]) -> Iterator:
+    seen: set[int] = set()
+    stack = [("", model)]
+    while stack:
+        name, module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        rule = rule_for(module, composite, overrides)
+        if isinstance(module, WEIGHTED):  # may be the first layer: check that rule fits now
+            rule = rule or rule_for(module, composite, overrides, first=True)
+        children = list(module.named_children())
+        if rule is not None or not children:
+            yield name, module, rule
+            continue
+        stack.extend((f"{name}.{child}" if name else child, m) for child, m in reversed(children))
+
+
+def _hook(rule: Rule, state: _CallState):
+    def hook(module: nn.Module, args: tuple, output: object) -> object:
+        if isinstance(module, WEIGHTED):
+            first, state.first_done = not state.first_done, True
+            rule_now = rule_for(module, state.composite, state.overrides, first=first)
+        else:
+            rule_now = rule
+        x = args[0]
+        if rule_now.kind == RECURRENT:
+            return _recurrent(module, rule_now, args, output)
+        if not isinstance(x, Tensor) or not isinstance(output, Tensor) or not x.requires_grad:
+            return output
+        if rule_now.kind == LINEAR:
+            return _linear(module, rule_now, x, output, state)
+        if rule_now.kind == PASSTHROUGH:
+            if output.shape != x.shape:
+                raise ValueError(
+                    f"the passthrough rule needs a layer that keeps its input's shape, but "
+                    f"{type(module).__name__} maps {tuple(x.shape)} to {tuple(output.shape)}."
+                )
+            return RelevanceFunction.apply(_identity, x, output.detach())
+        assert rule_now.kind == GRADIENT
+        return RelevanceFunction.apply(lambda r: gradient_relevance(output, x, r), x, output.detach())
+
+    return hook
+
+
+def _identity(relevance: Tensor) -> Tensor:
+    return relevance
+
+
+def _linear(module: nn.Module, rule: Rule, x: Tensor, output: Tensor, state: _CallState) -> Tensor:
+    if isinstance(module, BATCH_NORMS):
+        tensor, before = state.linear_outputs.get(id(x), (None, None))
+        if tensor is x and before.merged is None and can_merge(before.module, x, module):
+            before.merged = module  # canonized: the layer before takes this BatchNorm in
+            return RelevanceFunction.apply(_identity, x, output.detach())
+    call = _LinearCall(module, rule, x, output)
+    wrapped = RelevanceFunction.apply(call.backward, x, output.detach())
+    state.linear_outputs[id(wrapped)] = (wrapped, call)
+    return wrapped
+
+
+def _recurrent(module: nn.Module, rule: Rule, args: tuple, output: tuple) -> tuple:
+    recurrent.check_recurrent_call(module, args)
+    x, hx = args[0], (args[1] if len(args) > 1 else None)
+    if not x.requires_grad:
+        return output
+    seq, states = output
+    lstm = isinstance(states, tuple)
+    finals = states if lstm else (states,)
+
+    def backward(r_out: Tensor, r_hn: Tensor, r_cn: Tensor | None = None) -> Tensor:
+        return recurrent.relevance(module, x, hx, r_out, r_hn, r_cn, rule.epsilon)
+
+    outs = RelevanceFunction.apply(backward, x, seq.detach(), *(s.detach() for s in finals))
+    return (outs[0], (outs[1], outs[2])) if lstm else (outs[0], outs[1])
+
+
+def _refuse(name: str):
+    def hook(module: nn.Module, args: tuple, output: object) -> None:
+        kind = type(module).__name__
+        qualified = ("nn." if type(module).__module__.startswith("torch.nn") else "") + kind
+        extra = (
+            " LayerNorm divides by a statistic of its own input, which no default rule covers."
+            if isinstance(module, nn.LayerNorm)
+            else ""
+        )
+        raise ValueError(
+            f"LRP has no rule for layer `{name or '<model>'}` ({kind}), which the forward calls.{extra} "
+            f"Give it one: `LRP(model, rules={{{qualified}: rule}})` (or "
+            f"`rules={{model.get_submodule('{name}'): rule}}` for this instance) with a rule from "
+            "captum_ts.attr.relevance.rules, e.g. rules.passthrough() for an element-wise layer, "
+            "rules.epsilon() for a linear one."
+        )
+
+    return hook

@@ -1,0 +1,197 @@
+"""LRP through ``nn.LSTM`` and ``nn.GRU`` (Arras, Montavon, Müller, Samek 2017).
+
+The fused module is unrolled from its weights (every layer, both directions,
+``batch_first``, ``proj_size``), vectorised over the batch. Relevance then runs the
+recurrence backwards: products of a gate and a signal send all relevance to the
+signal, sums split it by LRP-epsilon in proportion to each summand.
+
+* LSTM: ``c_t = f c_{t-1} + i g`` splits ``R(c_t)`` between ``c_{t-1}`` and ``g``;
+  ``h_t = o tanh(c_t)`` (and the projection ``W_hr``) sends ``R(h_t)`` to ``c_t``;
+  ``g``'s pre-activation ``W_g x_t + U_g h_{t-1} + b`` splits between ``x_t`` and ``h_{t-1}``.
+* GRU: ``h_t = (1 - z) n + z h_{t-1}`` splits between ``n`` and ``h_{t-1}``;
+  ``n = tanh(W_n x_t + b_in + r (U_n h_{t-1} + b_hn))`` between ``x_t`` and ``h_{t-1}``.
+
+Biases and the initial state absorb their share. Step ``t`` needs the relevance of
+step ``t + 1``, so both passes loop over time steps (inherent to a recurrence); the
+input-side products are done for all steps at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .propagation import divide
+
+
+@dataclass
+class _Steps:
+    """One layer-direction's unrolled forward, batch-first, in processing order."""
+
+    x: Tensor
+    h_prev: Tensor
+    h: Tensor
+    signal: Tensor  # LSTM: g's pre-activation; GRU: n's pre-activation
+    share: Tensor  # LSTM: i*g; GRU: (1 - z) * n
+    keep: Tensor  # LSTM: f*c_{t-1}; GRU: z * h_{t-1}
+    total: Tensor  # LSTM: c_t; GRU: h_t
+    gate: Tensor | None = None  # GRU: r
+    m: Tensor | None = None  # LSTM with projection: o * tanh(c_t)
+
+
+def check_recurrent_call(module: nn.Module, args: tuple) -> None:
+    """Refuse the calls the unrolled rule does not cover."""
+    x = args[0]
+    name = type(module).__name__
+    if not isinstance(x, Tensor):
+        raise TypeError(f"LRP through {name} needs a padded tensor input, not {type(x).__name__}.")
+    if x.dim() != 3:
+        raise ValueError(f"LRP through {name} needs a batched 3-D input, got shape {tuple(x.shape)}.")
+    states = args[1] if len(args) > 1 else None
+    states = states if isinstance(states, tuple) else (states,)
+    if any(isinstance(s, Tensor) and s.requires_grad for s in states):
+        raise ValueError(
+            f"the initial state passed to {name} depends on the inputs; LRP treats initial states as "
+            "constants. Pass a state without a graph (or none)."
+        )
+
+
+def unroll(module: nn.Module, x: Tensor, hx: object = None) -> tuple[Tensor, Tensor, Tensor | None, list]:
+    """``module(x, hx)`` computed step by step: ``(output, h_n, c_n, steps)``; ``steps``
+    holds every layer's directions, bottom to top (``c_n`` is ``None`` for a GRU)."""
+    lstm = isinstance(module, nn.LSTM)
+    xb = x if module.batch_first else x.transpose(0, 1)
+    dirs = 2 if module.bidirectional else 1
+    h0, c0 = _initial_states(module, xb, hx, dirs)
+    layer_in, h_n, c_n, steps = xb, [], [], []
+    for layer in range(module.num_layers):
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            seq = layer_in.flip(1) if d else layer_in
+            run = _lstm_steps if lstm else _gru_steps
+            s = run(seq, *_weights(module, layer, d), h0[k], c0[k] if lstm else None)
+            steps.append(s)
+            outs.append(s.h.flip(1) if d else s.h)
+            h_n.append(s.h[:, -1])
+            if lstm:
+                c_n.append(s.total[:, -1])
+        layer_in = torch.cat(outs, -1)
+    out = layer_in if module.batch_first else layer_in.transpose(0, 1)
+    return out, torch.stack(h_n), torch.stack(c_n) if lstm else None, steps
+
+
+def relevance(
+    module: nn.Module, x: Tensor, hx: object, r_out: Tensor, r_hn: Tensor, r_cn: Tensor | None, eps: float
+) -> Tensor:
+    """The relevance of ``x`` given the relevances of ``module``'s outputs."""
+    lstm = isinstance(module, nn.LSTM)
+    dirs = 2 if module.bidirectional else 1
+    with torch.no_grad():
+        _, _, _, steps = unroll(module, x.detach(), hx)
+        r_top = r_out if module.batch_first else r_out.transpose(0, 1)
+        for layer in reversed(range(module.num_layers)):
+            width = r_top.shape[-1] // dirs
+            r_in = 0
+            for d in range(dirs):
+                k = layer * dirs + d
+                r_seq = r_top[..., d * width : (d + 1) * width]
+                r_seq = r_seq.flip(1) if d else r_seq
+                w_ih, w_hh, _, _, w_hr = _weights(module, layer, d)
+                if lstm:
+                    r_x = _lstm_relevance(steps[k], w_ih, w_hh, w_hr, r_seq, r_hn[k], r_cn[k], eps)
+                else:
+                    r_x = _gru_relevance(steps[k], w_ih, w_hh, r_seq, r_hn[k], eps)
+                r_in = r_in + (r_x.flip(1) if d else r_x)
+            r_top = r_in
+    return r_top if module.batch_first else r_top.transpose(0, 1)
+
+
+def _initial_states(module: nn.Module, xb: Tensor, hx: object, dirs: int) -> tuple[Tensor, Tensor]:
+    n, batch = module.num_layers * dirs, xb.shape[0]
+    hidden = module.hidden_size
+    out = getattr(module, "proj_size", 0) or hidden
+    if hx is None:
+        return xb.new_zeros(n, batch, out), xb.new_zeros(n, batch, hidden)
+    if isinstance(hx, tuple):
+        return hx[0].detach(), hx[1].detach()
+    return hx.detach(), xb.new_zeros(n, batch, hidden)
+
+
+def _weights(module: nn.Module, layer: int, d: int) -> tuple:
+    suffix = f"_l{layer}" + ("_reverse" if d else "")
+
+    def get(name: str) -> Tensor | None:
+        w = getattr(module, name + suffix, None)
+        return None if w is None else w.detach()
+
+    return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
+
+
+def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    return (
+        x @ w.T
+        if b is None
+        else torch.addmm(b, x.reshape(-1, x.shape[-1]), w.T).reshape(*x.shape[:-1], w.shape[0])
+    )
+
+
+def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
+    xw = _affine(x, w_ih, b_ih)  # all steps at once
+    cols = {k: [] for k in ("h_prev", "h", "signal", "share", "keep", "total", "m")}
+    for t in range(x.shape[1]):
+        a = xw[:, t] + _affine(h, w_hh, b_hh)
+        i, f, g_pre, o = a.chunk(4, -1)
+        i, f, o, g = i.sigmoid(), f.sigmoid(), o.sigmoid(), g_pre.tanh()
+        keep, share = f * c, i * g
+        c = keep + share
+        m = o * c.tanh()
+        cols["h_prev"].append(h)
+        h = m @ w_hr.T if w_hr is not None else m
+        for k, v in (("h", h), ("signal", g_pre), ("share", share), ("keep", keep), ("total", c), ("m", m)):
+            cols[k].append(v)
+    return _Steps(x, **{k: torch.stack(v, 1) for k, v in cols.items()})
+
+
+def _gru_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
+    xw = _affine(x, w_ih, b_ih)
+    cols = {k: [] for k in ("h_prev", "h", "signal", "share", "keep", "gate")}
+    for t in range(x.shape[1]):
+        xr, xz, xn = xw[:, t].chunk(3, -1)
+        hr, hz, hn = _affine(h, w_hh, b_hh).chunk(3, -1)
+        r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
+        a = xn + r * hn
+        share, keep = (1 - z) * a.tanh(), z * h
+        cols["h_prev"].append(h)
+        h = share + keep
+        for k, v in (("h", h), ("signal", a), ("share", share), ("keep", keep), ("gate", r)):
+            cols[k].append(v)
+    stacked = {k: torch.stack(v, 1) for k, v in cols.items()}
+    return _Steps(x, total=stacked["h"], **stacked)
+
+
+def _lstm_relevance(s: _Steps, w_ih, w_hh, w_hr, r_seq, r_h, r_c, eps) -> Tensor:
+    hidden = s.total.shape[-1]
+    w_g, u_g = w_ih[2 * hidden : 3 * hidden], w_hh[2 * hidden : 3 * hidden]
+    ratios = torch.empty_like(s.total)
+    for t in reversed(range(s.x.shape[1])):
+        r_ht = r_seq[:, t] + r_h
+        r_m = s.m[:, t] * (divide(r_ht, s.h[:, t], eps) @ w_hr) if w_hr is not None else r_ht
+        q = divide(r_m + r_c, s.total[:, t], eps)
+        r_c = s.keep[:, t] * q
+        ratios[:, t] = divide(s.share[:, t] * q, s.signal[:, t], eps)
+        r_h = s.h_prev[:, t] * (ratios[:, t] @ u_g)
+    return s.x * (ratios @ w_g)
+
+
+def _gru_relevance(s: _Steps, w_ih, w_hh, r_seq, r_h, eps) -> Tensor:
+    hidden = s.total.shape[-1]
+    w_n, u_n = w_ih[2 * hidden :], w_hh[2 * hidden :]
+    ratios = torch.empty_like(s.total)
+    for t in reversed(range(s.x.shape[1])):
+        q = divide(r_seq[:, t] + r_h, s.total[:, t], eps)
+        ratios[:, t] = divide(s.share[:, t] * q, s.signal[:, t], eps)
+        r_h = s.keep[:, t] * q + s.h_prev[:, t] * ((s.gate[:, t] * ratios[:, t]) @ u_n)
+    return s.x * (ratios @ w_n)

@@ -1,0 +1,137 @@
+"""LRP through nn.LSTM and nn.GRU (Arras et al. 2017): unrolling, conservation, locality."""
+
+import pytest
+import torch
+from torch import nn
+
+from captum_ts import LRP
+from captum_ts.attr.relevance import rules
+from captum_ts.attr.relevance.recurrent import unroll
+from captum_ts.models import GRUClassifier
+
+OPTIONS = [
+    (nn.LSTM, {}),
+    (nn.LSTM, {"num_layers": 2, "bidirectional": True, "batch_first": True, "proj_size": 2}),
+    (nn.LSTM, {"num_layers": 3, "batch_first": False}),
+    (nn.GRU, {}),
+    (nn.GRU, {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    (nn.GRU, {"num_layers": 2, "bidirectional": True, "batch_first": False}),
+]
+
+
+class Head(nn.Module):
+    """A recurrent layer whose last step (and last hidden state) feed a dense head."""
+
+    def __init__(self, cls, kw, bias=True):
+        super().__init__()
+        self.rnn = cls(3, 4, bias=bias, **kw)
+        self.batch_first = kw.get("batch_first", False)
+        dirs = 2 if kw.get("bidirectional") else 1
+        width = dirs * (kw.get("proj_size") or 4)
+        self.head = nn.Linear(width + (kw.get("proj_size") or 4), 2, bias=False)
+
+    def forward(self, x):
+        seq, states = self.rnn(x if self.batch_first else x.transpose(0, 1))
+        h_n = states[0] if isinstance(states, tuple) else states
+        last = seq[:, -1] if self.batch_first else seq[-1]
+        return self.head(torch.cat([last, h_n[0]], -1))
+
+
+@pytest.mark.parametrize(("cls", "kw"), OPTIONS)
+def test_unrolled_forward_equals_the_torch_module(cls, kw):
+    module = cls(3, 5, **kw)
+    x = torch.randn(4, 7, 3)  # (B, T, F) with batch_first, (T, B, F) without
+    n_states = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+    batch = 4 if kw.get("batch_first") else 7
+    hx = torch.randn(n_states, batch, kw.get("proj_size") or 5)
+    if cls is nn.LSTM:
+        hx = (hx, torch.randn(n_states, batch, 5))
+    seq, states = module(x, hx)
+    out, h_n, c_n, _ = unroll(module, x, hx)
+    assert (out - seq).abs().max() < 1e-6
+    if cls is nn.LSTM:
+        assert (h_n - states[0]).abs().max() < 1e-6 and (c_n - states[1]).abs().max() < 1e-6
+    else:
+        assert (h_n - states).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize(("cls", "kw"), OPTIONS)
+def test_relevance_is_conserved_without_biases(cls, kw):
+    torch.manual_seed(1)
+    model = Head(cls, kw, bias=False).double()
+    x = torch.randn(5, 9, 3, dtype=torch.float64)
+    lrp = LRP(model, rules={cls: rules.recurrent(1e-9)})
+    attr, delta = lrp.attribute(x, target=1, return_convergence_delta=True)
+    out = model(x)[:, 1].detach()
+    assert attr.shape == x.shape
+    assert float((delta.abs() / out.abs()).max()) < 1e-4
+
+
+def hand_made(cls):
+    """One feature; two units that store x only where |x| > 1, then hold it (forget ~ 1)."""
+    module = cls(1, 2, batch_first=True)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.zero_()
+        big = 20.0
+        if cls is nn.LSTM:  # gates i, f, g, o
+            module.weight_ih_l0[:2, 0] = torch.tensor([big, -big])  # i opens for x > 1 / x < -1
+            module.bias_ih_l0[:2] = -big
+            module.bias_ih_l0[2:4] = big  # f = 1
+            module.weight_ih_l0[4:6, 0] = 1.0  # g = tanh(x)
+            module.bias_ih_l0[6:8] = big  # o = 1
+        else:  # gates r, z, n
+            module.weight_ih_l0[2:4, 0] = torch.tensor([-big, big])  # z = 0 (take n) only for |x| > 1
+            module.bias_ih_l0[2:4] = big
+            module.weight_ih_l0[4:6, 0] = 1.0  # n = tanh(x)
+    return module
+
+
+class LastStep(nn.Module):
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn, self.head = rnn, nn.Linear(2, 1, bias=False)
+        with torch.no_grad():
+            self.head.weight.fill_(1.0)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
+def test_label_set_by_one_early_step_gets_the_relevance(cls):
+    torch.manual_seed(2)
+    model = LastStep(hand_made(cls))
+    x = (0.3 * torch.randn(16, 20, 1)).clamp(-0.5, 0.5)  # noise keeps the gates shut
+    label = torch.randint(0, 2, (16,)) * 2.0 - 1
+    x[:, 3, 0] = 3 * label
+    assert bool((model(x)[:, 0].sign() == label).all())
+    attr = LRP(model).attribute(x, target=0)[..., 0]
+    share = attr[:, 3] / attr.sum(1)
+    assert bool((attr.abs().argmax(1) == 3).all()) and float(share.min()) > 0.95
+
+
+def test_gru_classifier_attribution_sums_to_output_minus_absorbed():
+    torch.manual_seed(3)
+    model = GRUClassifier(3, 2, hidden_size=6)
+    x = torch.randn(4, 10, 3)
+    attr, delta = LRP(model).attribute(x, target=1, return_convergence_delta=True)
+    assert torch.allclose(attr.sum((1, 2)) + delta, model(x)[:, 1].detach(), atol=1e-5)
+
+
+def test_initial_state_with_a_graph_is_refused():
+    class Encoded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc, self.rnn = nn.Linear(3, 4), nn.GRU(3, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x, self.enc(x[:, 0])[None])[0][:, -1]
+
+    with pytest.raises(ValueError, match="initial state passed to GRU depends on the inputs"):
+        LRP(Encoded()).attribute(torch.randn(2, 5, 3), target=0)
+
+
+def test_linear_rule_on_a_recurrent_layer_is_refused():
+    with pytest.raises(ValueError, match=r"rule epsilon\(0.1\) cannot apply to a GRU layer"):
+        LRP(GRUClassifier(3, 2), rules={nn.GRU: rules.epsilon(0.1)}).attribute(torch.randn(2, 5, 3), target=0)
