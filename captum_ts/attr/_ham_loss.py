@@ -53,7 +53,8 @@ def point_errors(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
 
 
 def error_slopes(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
-    """``d err / d pred`` element-wise, detached ``(B, H, V)``."""
+    """``d err / d pred`` element-wise, detached ``(B, H, V)``; a callable's errors and
+    slopes must be finite."""
     pred = pred.detach()
     if error == "mse":
         return 2 * (pred - target)
@@ -61,20 +62,20 @@ def error_slopes(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
         return torch.sign(pred - target)
     with torch.enable_grad():
         p = pred.requires_grad_()
-        values = point_errors(p, target, error)
+        values = check_finite_error(point_errors(p, target, error))
         (slope,) = torch.autograd.grad(values.sum(), p, allow_unused=True, materialize_grads=True)
-    return slope.detach()
+    return check_finite_error(slope.detach())
 
 
-def check_slopes(slopes: Tensor) -> Tensor:
-    """``slopes`` itself, or a clear error when the error function gave NaN or Inf."""
-    if not bool(torch.isfinite(slopes).all()):
+def check_finite_error(values: Tensor) -> Tensor:
+    """``values`` (errors or their slopes) itself, or a clear error when they hold NaN or Inf."""
+    if not bool(torch.isfinite(values).all()):
         raise ValueError(
             "the point-wise `error` or its slope is NaN or Inf for this forecast (e.g. a log or a "
             "division by a forecast of 0); HAM would return NaN curves. Use 'mse' or 'mae', or an "
             "error that is finite and differentiable at every forecast."
         )
-    return slopes
+    return values
 
 
 def loss_scale(cotangent: Tensor, dtype: torch.dtype) -> float:

@@ -30,7 +30,7 @@ from ._ham_loss import (
     ErrorFn,
     align_forecast,
     check_error,
-    check_slopes,
+    check_finite_error,
     group_weights,
     loss_scale,
     masked_loss,
@@ -354,9 +354,10 @@ class HorizonActivationMap(GradientAttribution):
             wide = norm_dtype(pred.dtype)
             forecast = pred.detach().to(wide).requires_grad_()
             weights = group_weights(groups, y3.shape[2], forecast)[0]
-            loss = masked_loss(point_errors(forecast, y3.to(wide), error), weights, h, mode, per_example=True)
+            errors = check_finite_error(point_errors(forecast, y3.to(wide), error))
+            loss = masked_loss(errors, weights, h, mode, per_example=True)
             (cot,) = torch.autograd.grad(loss.sum(), forecast, allow_unused=True, materialize_grads=True)
-            scale = loss_scale(check_slopes(cot), pred.dtype)
+            scale = loss_scale(check_finite_error(cot), pred.dtype)
             grads = torch.autograd.grad(
                 pred, leaves, (cot * scale).to(pred.dtype), allow_unused=True, materialize_grads=True
             )
