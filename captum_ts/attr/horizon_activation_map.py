@@ -81,7 +81,12 @@ class HorizonActivationMap(GradientAttribution):
     full loss at the ends; the model runs in ``eval()`` mode unless
     ``model_mode="train"`` (the paper's setting, dropout active); only parameters
     with ``requires_grad=True`` are attributed. The model's parameters, ``.grad``,
-    ``requires_grad`` flags, buffers and train/eval mode are left as they were.
+    ``requires_grad`` flags, buffers and train/eval mode are left as they were
+    (``captum_ts._state``: calls on one model are serialised). float16/bfloat16
+    models: errors, slopes and norms are computed in float32 and the curves are
+    float32; a float16 backward runs on a loss scaled by a power of two. No graph
+    (``torch.inference_mode()``, a ``@torch.no_grad`` forward, a detached output) and
+    NaN/Inf outputs, errors or norms raise.
 
     Args:
         forward_func (Callable): the forecaster (an ``nn.Module``) or its bound
@@ -349,25 +354,32 @@ class HorizonActivationMap(GradientAttribution):
                 raise RuntimeError(
                     f"{self.get_name()} with wrt='inputs' differentiates the inputs: {NO_GRAPH}"
                 )
-            # the loss and its slope in float32 for float16/bfloat16 models; a float16 backward
-            # runs on a cotangent scaled by a power of two, undone on the gradients
-            wide = norm_dtype(pred.dtype)
-            forecast = pred.detach().to(wide).requires_grad_()
+            # the loss in float32 for float16/bfloat16 models; a float16 backward runs on a
+            # loss scaled by a power of two (``loss_scale``), undone on the gradients
+            forecast = pred.to(norm_dtype(pred.dtype))
             weights = group_weights(groups, y3.shape[2], forecast)[0]
-            errors = check_finite_error(point_errors(forecast, y3.to(wide), error))
-            loss = masked_loss(errors, weights, h, mode, per_example=True)
-            (cot,) = torch.autograd.grad(loss.sum(), forecast, allow_unused=True, materialize_grads=True)
-            scale = loss_scale(check_finite_error(cot), pred.dtype)
+            errors = point_errors(forecast, y3.to(forecast.dtype), error)
+            total = check_finite_error(masked_loss(errors, weights, h, mode, per_example=True).sum())
+            scale = 1.0
+            if pred.dtype == torch.float16:
+                (cot,) = torch.autograd.grad(total, forecast, retain_graph=True)
+                scale = loss_scale(cot, pred.dtype)
             grads = torch.autograd.grad(
-                pred, leaves, (cot * scale).to(pred.dtype), allow_unused=True, materialize_grads=True
+                total * scale if scale != 1 else total, leaves, allow_unused=True, materialize_grads=True
             )
         if scale != 1:
             grads = tuple(g / scale for g in grads)
-        if not all(bool(torch.isfinite(g).all()) for g in grads):
+        if not all(_all_finite(g) for g in grads):
             raise RuntimeError(
-                f"the input gradients overflowed in {pred.dtype} (NaN or Inf); run the model in float32."
+                "the input gradients are NaN or Inf: the slope of `error` is not finite at this "
+                f"forecast, or the backward pass overflowed in {pred.dtype} (run the model in float32)."
             )
         return _format_output(is_tuple, tuple(g.detach().contiguous() for g in grads))
+
+
+def _all_finite(t: Tensor) -> bool:
+    """No NaN or Inf in ``t``: one sum (NaN and Inf propagate), cheaper than ``isfinite``."""
+    return bool(t.sum(dtype=norm_dtype(t.dtype)).isfinite())
 
 
 def _check_y_true(y_true: object, batch_size: int | None) -> Tensor:

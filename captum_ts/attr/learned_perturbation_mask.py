@@ -83,7 +83,14 @@ class LearnedPerturbationMask(PerturbationAttribution):
     perturbation network. ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
     loop, so every step costs one forward and one backward pass of the model. The model is
     frozen: it runs in ``eval()`` mode, its parameters get no gradient, and its parameters,
-    ``.grad``, ``requires_grad`` flags and train/eval modes are restored afterwards.
+    ``.grad``, ``requires_grad`` flags, train/eval modes and buffers are restored afterwards.
+
+    Reliability: float16/bfloat16 inputs are optimised in float32 (masks, perturbation
+    networks, losses) and the masks are returned in the input dtype. The call raises
+    instead of returning unmoved or NaN masks when the model output has no graph back
+    to the masks (``torch.inference_mode()``, a ``@torch.no_grad`` forward, a detached
+    output), when the reference output is NaN/Inf, and when the objective turns NaN/Inf
+    during training (the message names ``lr`` and the dtype).
 
     Args:
         forward_func (Callable): the model or any function returning its output; outputs
