@@ -27,6 +27,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+#: dtypes whose norms are accumulated in float32 (squares of norms above 256 overflow float16)
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def norm_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype gradient norms of a ``dtype`` model are accumulated in."""
+    return torch.float32 if dtype in LOW_PRECISION else dtype
+
 
 class LayerNorms:
     """Squared gradient norms of one layer's weight and bias for batches of signals.
@@ -46,6 +54,8 @@ class LayerNorms:
     """
 
     def __init__(self, rows: Tensor, full_signal: Tensor, has_bias: bool) -> None:
+        wide = norm_dtype(rows.dtype)
+        rows, full_signal = rows.to(wide), full_signal.to(wide)
         self.has_bias = has_bias
         self.full_signal = full_signal
         self.full_weight_grad = torch.einsum("gno,ni->goi", full_signal, rows)
@@ -55,6 +65,7 @@ class LayerNorms:
     def causal_anti_sq(self, signal: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """Squared norms for signals ``(K, G, N, o)``: weight causal, weight anti-causal,
         bias causal, bias anti-causal, each ``(K, G)`` (bias entries None without bias)."""
+        signal = signal.to(self.factor.dtype)
         projection = self.factor @ signal  # (K, G, r, o)
         w_c = sum_sq(projection, 2)
         w_a = sum_sq(self.full_projection - projection, 2)
@@ -65,8 +76,12 @@ class LayerNorms:
 
 
 def sum_sq(x: Tensor, n_dims: int) -> Tensor:
-    """Sum of squares over the last ``n_dims`` axes, without a squared copy of ``x``."""
-    return torch.linalg.vector_norm(x, dim=tuple(range(-n_dims, 0))).square()
+    """Sum of squares over the last ``n_dims`` axes, without a squared copy of ``x``
+    (accumulated in float32 for float16/bfloat16)."""
+    wide = norm_dtype(x.dtype)
+    return torch.linalg.vector_norm(
+        x, dim=tuple(range(-n_dims, 0)), dtype=None if wide == x.dtype else wide
+    ).square()
 
 
 def gram_factor(rows: Tensor) -> Tensor:

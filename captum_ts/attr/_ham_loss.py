@@ -15,6 +15,7 @@ and the anti-causal loss at ``h = 0`` are the ordinary full loss.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -52,7 +53,8 @@ def point_errors(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
 
 
 def error_slopes(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
-    """``d err / d pred`` element-wise, detached ``(B, H, V)``."""
+    """``d err / d pred`` element-wise, detached ``(B, H, V)``; a callable's errors and
+    slopes must be finite."""
     pred = pred.detach()
     if error == "mse":
         return 2 * (pred - target)
@@ -60,9 +62,37 @@ def error_slopes(pred: Tensor, target: Tensor, error: str | ErrorFn) -> Tensor:
         return torch.sign(pred - target)
     with torch.enable_grad():
         p = pred.requires_grad_()
-        values = point_errors(p, target, error)
+        values = check_finite_error(point_errors(p, target, error))
         (slope,) = torch.autograd.grad(values.sum(), p, allow_unused=True, materialize_grads=True)
-    return slope.detach()
+    return check_finite_error(slope.detach())
+
+
+def check_finite_error(values: Tensor) -> Tensor:
+    """``values`` (errors or their slopes) itself, or a clear error when they hold NaN or Inf."""
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(
+            "the point-wise `error` or its slope is NaN or Inf for this forecast (e.g. a log or a "
+            "division by a forecast of 0); HAM would return NaN curves. Use 'mse' or 'mae', or an "
+            "error that is finite and differentiable at every forecast."
+        )
+    return values
+
+
+def loss_scale(cotangent: Tensor, dtype: torch.dtype) -> float:
+    """A power of two that brings the largest ``|cotangent|`` near 1 for a float16 backward
+    pass, else 1. The ``1 / (B H)`` of the loss sends small residuals' gradients below
+    float16's range (6e-5) and large ones above it (65504); gradients and their norms are
+    linear in the cotangent, so dividing them by the scale afterwards is exact.
+
+    >>> loss_scale(torch.tensor([3e-6, -1e-6]), torch.float16), loss_scale(torch.ones(1), torch.float32)
+    (262144.0, 1.0)
+    """
+    if dtype != torch.float16:
+        return 1.0
+    peak = float(cotangent.abs().amax()) if cotangent.numel() else 0.0
+    if peak == 0 or not math.isfinite(peak):
+        return 1.0
+    return 2.0 ** max(-60, min(60, -round(math.log2(peak))))
 
 
 def variate_groups(variates: object, n_variates: int) -> tuple[tuple[int, ...], ...] | None:

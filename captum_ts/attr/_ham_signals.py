@@ -31,11 +31,17 @@ import torch
 from torch import Tensor, nn
 
 from .._batching import chunks
-from ._ghost_norms import LayerNorms, column_local_norms_sq, sum_sq
-from ._ham_loss import ErrorFn, align_forecast, error_slopes
+from ._ghost_norms import LayerNorms, column_local_norms_sq, norm_dtype, sum_sq
+from ._ham_loss import ErrorFn, align_forecast, error_slopes, loss_scale
 from ._ham_steps import column_steps, only_through
 from ._ham_taps import TappedLayer, tappable_layers, tapped
 
+NO_PARAMETER_GRAPH = (
+    "the forecast has no autograd graph back to the model's trainable parameters: the forward "
+    "runs under torch.no_grad()/torch.inference_mode() (a decorator or a block inside the model) "
+    "or detaches its output (.detach(), numpy). Horizon Activation Mapping differentiates the "
+    "parameters; remove the decorator or the detach."
+)
 #: with ``horizon_chunk_size=None``: about this many bytes of backprop signals per chunk ...
 AUTO_CHUNK_BYTES = 256 * 2**20
 #: ... and at most this many cut-offs (larger chunks run no faster on CPU: cache misses)
@@ -112,14 +118,18 @@ def horizon_norms(
         output = forward()
     pred = align_forecast(output, y_true)
     if not pred.requires_grad:
-        raise ValueError(
-            "the forecast does not depend on any trainable parameter: is the model's forward run under "
-            "torch.no_grad() or detached?"
-        )
-    y_true, weights = y_true.to(pred.dtype), weights.to(pred.dtype)
+        raise RuntimeError(NO_PARAMETER_GRAPH)
+    # slopes, norms and their sums in float32 for float16/bfloat16 models; float16's backward
+    # runs on a cotangent scaled by a power of two (``loss_scale``), undone on the norms
+    wide = norm_dtype(pred.dtype)
     batch, horizon, _ = pred.shape
     n_groups = weights.shape[0]
-    cot = error_slopes(pred, y_true, error).unsqueeze(0) * weights[:, None, None, :] / (batch * horizon)
+    slopes = error_slopes(pred.to(wide), y_true.to(wide), error)  # a callable's must be finite
+    cot = slopes.unsqueeze(0) * weights.to(wide)[:, None, None, :] / (batch * horizon)
+    scale = loss_scale(cot, pred.dtype)
+    if scale != 1:
+        cot = cot * scale
+    cot = cot.to(pred.dtype)
 
     taps = [rec for rec in record.values() if rec.calls]
     tapped_params = {id(p) for rec in taps for p in _layer_params(rec, trainable)}
@@ -151,7 +161,7 @@ def horizon_norms(
     if bad:  # a tapped layer is used where its hooks cannot see: let autograd handle it
         return horizon_norms(model, params, forward, y_true, error, weights, chunk_size, vjp, excluded | bad)
 
-    causal_sq = pred.new_zeros(horizon + 1, n_groups, len(params))
+    causal_sq = pred.new_zeros(horizon + 1, n_groups, len(params), dtype=wide)
     anti_sq = torch.zeros_like(causal_sq)
 
     def set_full(i: int, value_sq: Tensor) -> None:
@@ -159,7 +169,7 @@ def horizon_norms(
         anti_sq[0, :, i] = value_sq
 
     for (i, _), g in zip(generic, full_generic):
-        set_full(i, g.reshape(n_groups, -1).square().sum(1))
+        set_full(i, g.reshape(n_groups, -1).to(wide).square().sum(1))
     for rec in taps:
         ln = norms[rec.name]
         set_full(index[id(rec.module.weight)], ln.full_weight_grad.square().sum((1, 2)))
@@ -213,9 +223,17 @@ def horizon_norms(
                 g = g.reshape(k, n_groups, -1)
                 causal_sq[rows, :, i] = sum_sq(g, 1)
                 anti_sq[rows, :, i] = sum_sq(g_full.reshape(1, n_groups, -1) - g, 1)
+    causal, anticausal = causal_sq.clamp_min(0).sqrt(), anti_sq.clamp_min(0).sqrt()
+    if scale != 1:
+        causal, anticausal = causal / scale, anticausal / scale
+    if not bool(torch.isfinite(causal).all() & torch.isfinite(anticausal).all()):
+        raise RuntimeError(
+            f"the parameter gradients overflowed in {pred.dtype} (NaN or Inf norms); run the model in "
+            "float32 (or bfloat16) for Horizon Activation Mapping."
+        )
     return BatchNorms(
-        causal_sq.clamp_min(0).sqrt(),
-        anti_sq.clamp_min(0).sqrt(),
+        causal,
+        anticausal,
         "batched" if vjp.batched else "sequential",
         head.name if head is not None else None,
     )
@@ -227,7 +245,7 @@ def _layer_params(rec: TappedLayer, trainable: set[int]) -> list[Tensor]:
 
 
 def _close(a: Tensor, b: Tensor) -> bool:
-    tol = 10 * math.sqrt(torch.finfo(a.dtype).eps)
+    tol = 10 * math.sqrt(max(torch.finfo(a.dtype).eps, torch.finfo(b.dtype).eps))
     return bool((a - b).norm() <= tol * max(float(a.norm()), float(b.norm())) + torch.finfo(a.dtype).tiny)
 
 
@@ -259,7 +277,7 @@ class _HeadSignals:
     """
 
     def __init__(self, head: TappedLayer, full_signal: Tensor, steps: Tensor, horizon: int) -> None:
-        weight = head.module.weight.detach()
+        weight = head.module.weight.detach().to(full_signal.dtype)  # float32 for float16 models
         n_out = weight.shape[0]
         order = torch.argsort(steps, stable=True)
         counts = torch.bincount(steps, minlength=horizon)
@@ -271,6 +289,7 @@ class _HeadSignals:
         self.weight = torch.cat([weight, weight.new_zeros(1, weight.shape[1])])
         self.carry = full_signal.new_zeros(full_signal.shape[0], full_signal.shape[1], weight.shape[1])
         self.shape = head.calls[0].input.shape
+        self.dtype = head.calls[0].input.dtype
 
     def cumulative(self, s0: int, s1: int) -> Tensor:
         """Input signals ``(K, G, *input.shape)`` of cut-offs ``s0+1 .. s1``."""
@@ -282,7 +301,7 @@ class _HeadSignals:
         cum = prefix_sum(per_step)
         cum += self.carry
         self.carry = cum[-1]
-        return cum.reshape(s1 - s0, cum.shape[1], *self.shape)
+        return cum.reshape(s1 - s0, cum.shape[1], *self.shape).to(self.dtype)
 
 
 class _SavedBytes:

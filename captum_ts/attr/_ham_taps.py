@@ -16,6 +16,7 @@ the caller checks the full gradient against autograd's to catch uses they cannot
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -120,13 +121,18 @@ def _is_plain_layer(m: nn.Module) -> bool:
 
 @contextmanager
 def tapped(layers: dict[str, nn.Module]) -> Iterator[dict[str, TappedLayer]]:
-    """Record every call of ``layers`` made inside the block (hooks removed on exit)."""
+    """Record every call of ``layers`` made inside the block by this thread (hooks removed
+    on exit). Calls from other threads, e.g. the user's own forward passes on a shared
+    model, are neither recorded nor changed."""
     record = {name: TappedLayer(name, m) for name, m in layers.items()}
     counter = itertools.count()
     handles = []
+    owner = threading.get_ident()
 
     def make_hook(entry: TappedLayer):
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: object) -> Tensor | None:
+            if threading.get_ident() != owner:
+                return None
             if not torch.is_grad_enabled() or not isinstance(output, Tensor):
                 return None
             x = args[0] if args else kwargs.get("input")

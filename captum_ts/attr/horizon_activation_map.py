@@ -20,15 +20,19 @@ from .._compat import (
     progress,
 )
 from .._distributed import all_gather_objects
+from .._gradients import NO_GRAPH, check_grad_mode
 from .._loaders import batches_of_this_process
 from .._state import find_module, frozen_model, preserved_model_state
 from .._validation import check_inputs, check_positive_int
+from ._ghost_norms import norm_dtype
 from ._ham_loss import (
     MODES,
     ErrorFn,
     align_forecast,
     check_error,
+    check_finite_error,
     group_weights,
+    loss_scale,
     masked_loss,
     point_errors,
     variate_groups,
@@ -36,7 +40,12 @@ from ._ham_loss import (
 from ._ham_signals import BatchedVJP, horizon_norms
 from .ham_result import HorizonActivationResult
 
-MODEL_MODES = ("eval", "train", None)
+NO_Y_TRUE = (
+    "HorizonActivationMap.attribute needs the ground truth of the forecast: pass `y_true`, a "
+    "tensor (B, H) or (B, H, V) shaped like the model output, e.g. `ham.attribute(x, y_true=y)` "
+    "(inside Captum wrappers as a keyword: `NoiseTunnel(ham).attribute(x, ..., y_true=y, "
+    "wrt='inputs')`). HAM has no `target`: the ground truth takes its place."
+)
 
 
 class HorizonActivationMap(GradientAttribution):
@@ -72,7 +81,12 @@ class HorizonActivationMap(GradientAttribution):
     full loss at the ends; the model runs in ``eval()`` mode unless
     ``model_mode="train"`` (the paper's setting, dropout active); only parameters
     with ``requires_grad=True`` are attributed. The model's parameters, ``.grad``,
-    ``requires_grad`` flags, buffers and train/eval mode are left as they were.
+    ``requires_grad`` flags, buffers and train/eval mode are left as they were
+    (``captum_ts._state``: calls on one model are serialised). float16/bfloat16
+    models: errors, slopes and norms are computed in float32 and the curves are
+    float32; a float16 backward runs on a loss scaled by a power of two. No graph
+    (``torch.inference_mode()``, a ``@torch.no_grad`` forward, a detached output) and
+    NaN/Inf outputs, errors or norms raise.
 
     Args:
         forward_func (Callable): the forecaster (an ``nn.Module``) or its bound
@@ -109,7 +123,7 @@ class HorizonActivationMap(GradientAttribution):
     def attribute(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
-        y_true: Tensor,
+        y_true: Tensor | None = None,
         additional_forward_args: object = None,
         error: str | ErrorFn = "mse",
         per_layer: bool = False,
@@ -126,7 +140,9 @@ class HorizonActivationMap(GradientAttribution):
             inputs (Tensor or tuple[Tensor, ...]): the look-back windows, batch first,
                 e.g. ``(B, T, V)``.
             y_true (Tensor): the ground truth ``(B, H, V)`` or ``(B, H)``, shaped like
-                the forecast (a longer forecast is cut to its last ``H`` steps).
+                the forecast (a longer forecast is cut to its last ``H`` steps). Required;
+                it defaults to None only so that a Captum-style call without it gets an
+                error saying what to pass.
             additional_forward_args (Any, optional): extra model arguments after the inputs.
             error (str or Callable): ``"mse"`` (default), ``"mae"``, or a point-wise
                 ``error(prediction, target) -> errors`` shaped like its inputs.
@@ -154,6 +170,9 @@ class HorizonActivationMap(GradientAttribution):
             ``equivariant_point()``, ``normalized()``), or with ``wrt="inputs"`` a
             tensor (tuple) shaped like ``inputs``.
         """
+        check_grad_mode(self.get_name())
+        if y_true is None:
+            raise TypeError(NO_Y_TRUE)
         if wrt == "inputs":
             return self._attribute_inputs(
                 inputs, y_true, additional_forward_args, error, variates, model_mode, cutoff, mode
@@ -208,10 +227,9 @@ class HorizonActivationMap(GradientAttribution):
         Returns:
             ``HorizonActivationResult`` with ``n_batches`` set.
         """
+        check_grad_mode(self.get_name())
         module = self._module_with_parameters()
         check_error(error)
-        if model_mode not in MODEL_MODES:
-            raise ValueError(f"`model_mode` must be 'eval', 'train' or None, got {model_mode!r}.")
         check_positive_int(horizon_chunk_size, "horizon_chunk_size", allow_none=True)
         check_positive_int(max_batches, "max_batches", allow_none=True)
         params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
@@ -290,7 +308,7 @@ class HorizonActivationMap(GradientAttribution):
             with ExitStack() as stack:
                 if _needs_cudnn_off(module, xs):
                     stack.enter_context(_cudnn_disabled())
-                return self.forward_func(*xs, *args)
+                return self.forward_func(*(x.detach() for x in xs), *args)
 
         return horizon_norms(module, params, forward, y3, error, weights, chunk_size, vjp)
 
@@ -301,8 +319,6 @@ class HorizonActivationMap(GradientAttribution):
         xs = _format_tensor_into_tuples(inputs)
         batch = check_inputs(xs)
         check_error(error)
-        if model_mode not in MODEL_MODES:
-            raise ValueError(f"`model_mode` must be 'eval', 'train' or None, got {model_mode!r}.")
         if mode not in MODES:
             raise ValueError(f"`mode` must be 'causal' or 'anticausal', got {mode!r}.")
         y3 = _check_y_true(y_true, None)
@@ -325,19 +341,45 @@ class HorizonActivationMap(GradientAttribution):
             )
         args = _format_additional_forward_args(additional_forward_args) or ()
         module = self.model
-        state = preserved_model_state(module, model_mode) if module is not None else ExitStack()
-        with state, frozen_model(self.forward_func), torch.enable_grad():
+        # the shared guard: lock, `model_mode`, parameters frozen, everything restored; a
+        # plain function with no module still gets `model_mode` checked by it
+        guard = frozen_model(module if module is not None else nn.Module(), model_mode)
+        with guard, torch.enable_grad():
             leaves = tuple(x.detach().requires_grad_() for x in xs)
             with ExitStack() as stack:
                 if module is not None and _needs_cudnn_off(module, xs):
                     stack.enter_context(_cudnn_disabled())
                 pred = align_forecast(self.forward_func(*leaves, *args), y3)
-            weights = group_weights(groups, y3.shape[2], pred)[0]
-            loss = masked_loss(
-                point_errors(pred, y3.to(pred.dtype), error), weights, h, mode, per_example=True
+            if not pred.requires_grad:
+                raise RuntimeError(
+                    f"{self.get_name()} with wrt='inputs' differentiates the inputs: {NO_GRAPH}"
+                )
+            # the loss in float32 for float16/bfloat16 models; a float16 backward runs on a
+            # loss scaled by a power of two (``loss_scale``), undone on the gradients
+            forecast = pred.to(norm_dtype(pred.dtype))
+            weights = group_weights(groups, y3.shape[2], forecast)[0]
+            errors = point_errors(forecast, y3.to(forecast.dtype), error)
+            total = check_finite_error(masked_loss(errors, weights, h, mode, per_example=True).sum())
+            scale = 1.0
+            if pred.dtype == torch.float16:
+                (cot,) = torch.autograd.grad(total, forecast, retain_graph=True)
+                scale = loss_scale(cot, pred.dtype)
+            grads = torch.autograd.grad(
+                total * scale if scale != 1 else total, leaves, allow_unused=True, materialize_grads=True
             )
-            grads = torch.autograd.grad(loss.sum(), leaves, allow_unused=True, materialize_grads=True)
+        if scale != 1:
+            grads = tuple(g / scale for g in grads)
+        if not all(_all_finite(g) for g in grads):
+            raise RuntimeError(
+                "the input gradients are NaN or Inf: the slope of `error` is not finite at this "
+                f"forecast, or the backward pass overflowed in {pred.dtype} (run the model in float32)."
+            )
         return _format_output(is_tuple, tuple(g.detach().contiguous() for g in grads))
+
+
+def _all_finite(t: Tensor) -> bool:
+    """No NaN or Inf in ``t``: one sum (NaN and Inf propagate), cheaper than ``isfinite``."""
+    return bool(t.sum(dtype=norm_dtype(t.dtype)).isfinite())
 
 
 def _check_y_true(y_true: object, batch_size: int | None) -> Tensor:

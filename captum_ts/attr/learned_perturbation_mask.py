@@ -24,13 +24,22 @@ from .._compat import (
     _is_tuple,
     progress,
 )
+from .._gradients import NO_GRAPH, check_grad_mode
 from .._state import frozen_model
 from .._targets import Target, normalize_target, select_target
-from .._validation import check_inputs, check_nonnegative_float, check_positive_int, per_input
+from .._validation import (
+    check_generator,
+    check_inputs,
+    check_nonnegative_float,
+    check_positive_int,
+    per_input,
+)
 from ._perturbation_nets import default_perturbation_net, reset_parameters
 
 MODES = ("preservation", "deletion")
 LOSSES = ("mse", "cross_entropy")
+#: dtypes whose masks, perturbation networks and losses are optimised in float32
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 class LearnedPerturbationMask(PerturbationAttribution):
@@ -74,7 +83,14 @@ class LearnedPerturbationMask(PerturbationAttribution):
     perturbation network. ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
     loop, so every step costs one forward and one backward pass of the model. The model is
     frozen: it runs in ``eval()`` mode, its parameters get no gradient, and its parameters,
-    ``.grad``, ``requires_grad`` flags and train/eval modes are restored afterwards.
+    ``.grad``, ``requires_grad`` flags, train/eval modes and buffers are restored afterwards.
+
+    Reliability: float16/bfloat16 inputs are optimised in float32 (masks, perturbation
+    networks, losses) and the masks are returned in the input dtype. The call raises
+    instead of returning unmoved or NaN masks when the model output has no graph back
+    to the masks (``torch.inference_mode()``, a ``@torch.no_grad`` forward, a detached
+    output), when the reference output is NaN/Inf, and when the objective turns NaN/Inf
+    during training (the message names ``lr`` and the dtype).
 
     Args:
         forward_func (Callable): the model or any function returning its output; outputs
@@ -172,6 +188,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
             *Tensor* or *tuple[Tensor, ...]* of masks in ``[0, 1]``, shaped like ``inputs``,
             contiguous and detached.
         """
+        check_grad_mode(self.get_name())
         is_tuple = _is_tuple(inputs)
         xs = tuple(x.detach() for x in _format_tensor_into_tuples(inputs))
         n = check_inputs(xs)
@@ -190,18 +207,22 @@ class LearnedPerturbationMask(PerturbationAttribution):
             raise ValueError("`lr` must be > 0.")
         if tol is not None:
             check_nonnegative_float(tol, "tol")
-        bases = _baselines(baselines, xs)
-        nets = _build_nets(self.perturbation_net, xs, generator)
+        generator = check_generator(generator)
+        # masks, perturbations and the loss live in float32 for float16/bfloat16 inputs
+        xw = tuple(x.to(_work_dtype(x.dtype)) for x in xs)
+        bases = _baselines(baselines, xw)
+        nets = _build_nets(self.perturbation_net, xw, generator)
         tgt = normalize_target(target, n)
         args = _format_additional_forward_args(additional_forward_args)
         fit = _loss_function(loss)
         size = batch_size or n
 
         def run(rows: tuple[Tensor, ...], start: int, stop: int) -> Tensor:
+            rows = tuple(r.to(x.dtype) for r, x in zip(rows, xs))
             out = self.forward_func(*rows, *_slice_args(args, n, start, stop))
             return out if tgt is None else select_target(out, _slice_target(tgt, start, stop))
 
-        self.loss_history_ = []
+        history: list[float] = []
         with frozen_model(self.forward_func, mode="eval"), torch.enable_grad():
             with torch.no_grad():
                 if mode == "preservation":
@@ -209,14 +230,15 @@ class LearnedPerturbationMask(PerturbationAttribution):
                 else:
                     reference = [
                         run(
-                            tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xs, bases)),
+                            tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xw, bases)),
                             a,
                             b,
                         )
                         for a, b in chunks(n, size)
                     ]
-                _check_nets(nets, xs, bases, size)
-            masks = [torch.full_like(x, 0.5, requires_grad=True) for x in xs]
+                _check_reference(reference, mode)
+                _check_nets(nets, xw, bases, size)
+            masks = [torch.full_like(x, 0.5, requires_grad=True) for x in xw]
             params = masks + [
                 p for net in nets if net is not None for p in net.parameters() if p.requires_grad
             ]
@@ -227,19 +249,27 @@ class LearnedPerturbationMask(PerturbationAttribution):
                 else range(epochs)
             )
             best, stale = math.inf, 0
-            for _ in steps:
+            for epoch in steps:
                 total = 0.0
                 for (a, b), ref in zip(chunks(n, size), reference):
-                    rows, size_term = _perturb(xs, masks, nets, bases, a, b, mode, lam_m, lam_p)
-                    objective = size_term + fit(run(rows, a, b), ref)
+                    rows, size_term = _perturb(xw, masks, nets, bases, a, b, mode, lam_m, lam_p)
+                    output = run(rows, a, b)
+                    if not output.requires_grad:
+                        raise RuntimeError(
+                            f"{self.get_name()} learns its masks through the model: {NO_GRAPH}"
+                        )
+                    objective = size_term + fit(_widen(output), _widen(ref))
+                    value = float(objective.detach())
+                    if not math.isfinite(value):
+                        raise RuntimeError(_diverged(f"in epoch {epoch + 1}", lr, xs))
                     grads = torch.autograd.grad(objective, params, allow_unused=True, materialize_grads=True)
                     for p, g in zip(params, grads):
                         p.grad = g
                     optimiser.step()
-                    total += float(objective.detach()) * (b - a)
-                self.loss_history_.append(total / n)
+                    total += value * (b - a)
+                history.append(total / n)
                 if tol is not None:
-                    current = self.loss_history_[-1]
+                    current = history[-1]
                     if not math.isfinite(best) or current < best - tol * abs(best):
                         best, stale = current, 0
                     else:
@@ -248,13 +278,16 @@ class LearnedPerturbationMask(PerturbationAttribution):
                             break
             if show_progress and hasattr(steps, "close"):
                 steps.close()
+        out = tuple(m.detach().clamp(0, 1) for m in masks)
+        if not all(bool(torch.isfinite(m).all()) for m in out):
+            raise RuntimeError(_diverged("in the last step (a NaN or Inf gradient)", lr, xs))
         for net in nets:
             if net is not None:
                 net.zero_grad(set_to_none=True)
                 net.requires_grad_(False)
-        self.perturbation_nets_ = tuple(nets)
-        out = tuple(m.detach().clamp(0, 1).contiguous() for m in masks)
-        return _format_output(is_tuple, out)
+        # per-call state is published only when the call succeeds, all at once
+        self.perturbation_nets_, self.loss_history_ = tuple(nets), history
+        return _format_output(is_tuple, tuple(m.to(x.dtype).contiguous() for m, x in zip(out, xs)))
 
 
 def _perturb(
@@ -283,6 +316,42 @@ def _perturb(
         perturbed.append(xb * m + p * (1 - m) if mode == "preservation" else xb * (1 - m) + p * m)
         count += xb.numel()
     return tuple(perturbed), size_sum / count
+
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype masks and perturbations are optimised in: float32 for float16/bfloat16
+    (Adam's steps and the size terms underflow there), the input's own dtype otherwise."""
+    return torch.float32 if dtype in LOW_PRECISION else dtype
+
+
+def _widen(t: Tensor) -> Tensor:
+    """A float16/bfloat16 model output in float32, so the loss neither overflows nor rounds to 0."""
+    return t.float() if isinstance(t, Tensor) and t.dtype in LOW_PRECISION else t
+
+
+def _check_reference(reference: list[Tensor], mode: str) -> None:
+    """The outputs the masks are fitted to must be finite."""
+    for ref in reference:
+        if isinstance(ref, Tensor) and not bool(torch.isfinite(ref).all()):
+            on = "`inputs`" if mode == "preservation" else "`baselines` (the deletion game's target)"
+            raise ValueError(
+                f"the model output on {on} contains NaN or Inf values; the masks would be fitted to "
+                "them. Check the model and the data (or the baselines) first."
+            )
+
+
+def _diverged(where: str, lr: float, xs: tuple[Tensor, ...]) -> str:
+    low = [str(x.dtype) for x in xs if x.dtype in LOW_PRECISION]
+    dtype_hint = (
+        f" The model runs in {low[0]}: its outputs on perturbed inputs may overflow; try float32."
+        if low
+        else ""
+    )
+    return (
+        f"the mask objective became NaN or Inf {where}: the optimisation diverged or the model "
+        f"returns NaN/Inf on perturbed inputs (mask values in [0, 1] blended with the perturbation). "
+        f"Lower `lr` (now {lr}), check the model on such inputs, or pick `baselines` it accepts." + dtype_hint
+    )
 
 
 def _loss_function(loss: str | Callable) -> Callable[[Tensor, Tensor], Tensor]:

@@ -303,5 +303,5 @@ def test_models_without_parameters_raise():
     with pytest.raises(ValueError, match="no trainable parameters"):
         HorizonActivationMap(nn.Identity()).attribute(x[:, -H:], y)
     model = _mlp()
-    with pytest.raises(ValueError, match="does not depend"):
+    with pytest.raises(RuntimeError, match="no autograd graph back to the model's trainable parameters"):
         HorizonActivationMap(lambda z: model(z).detach(), model=model).attribute(x, y)
