@@ -19,8 +19,9 @@ from .._targets import Target, select_target
 from .regularizers import LossTerm, Projection, from_channels_by_time, to_channels_by_time
 
 NON_FINITE_START = (
-    "the model output contains NaN or Inf values for the start sequences `inputs`; check the "
-    "model (e.g. a log or division at 0, an overflow in float16) and the starts."
+    "the model output (or the `layer` activation) contains NaN or Inf values for the start "
+    "sequences `inputs`; check the model (e.g. a log or division at 0, an overflow in float16) "
+    "and the starts."
 )
 NON_FINITE_DREAM = (
     "the dream reached NaN or Inf values during the optimisation (the model output, a "
