@@ -74,7 +74,7 @@ class Problem:
         if self.layer is not None:
             handle = self.layer.register_forward_hook(_capture_in_this_thread(captured))
         history: list[Tensor] = []
-        finite = torch.ones((), dtype=torch.bool, device=leaves[0].device)
+        nan_if_any = leaves[0].new_zeros(())  # 0 until a step's objective is NaN/Inf; read once
         try:
             for step in range(steps):
                 with torch.enable_grad():
@@ -83,7 +83,7 @@ class Problem:
                     if step == 0 and not bool(torch.isfinite(score).all()):
                         raise ValueError(NON_FINITE_START)
                     total = score - self.penalty(leaves) if self.loss_terms else score
-                    finite = finite & torch.isfinite(total).all()  # checked once, after the loop
+                    nan_if_any = torch.add(nan_if_any, total.detach().sum(), alpha=0)  # 0*Inf = NaN
                     grads = torch.autograd.grad(
                         total.sum(), leaves, allow_unused=True, materialize_grads=True
                     )
@@ -97,11 +97,11 @@ class Problem:
             if record:
                 with torch.no_grad():
                     history.append(self.score(list(seqs), target, selector, afa, captured).detach())
-                    finite = finite & torch.isfinite(history[-1]).all()
+                    nan_if_any = torch.add(nan_if_any, history[-1].sum(), alpha=0)
         finally:
             if handle is not None:
                 handle.remove()
-        if not bool(finite & torch.stack([torch.isfinite(x).all() for x in seqs]).all()):
+        if not (bool(torch.isfinite(nan_if_any)) and all(bool(torch.isfinite(x).all()) for x in seqs)):
             raise ValueError(NON_FINITE_DREAM)
         if not record:
             return seqs, starts[0].new_zeros(0, starts[0].shape[0])
