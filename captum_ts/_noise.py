@@ -5,7 +5,9 @@ uniforms consumed in order) and redraws a ragged tail, so drawing ``N`` samples 
 once differs from drawing them in two chunks when a draw's size is not a multiple
 of 16. Padding every draw to a multiple of 16 values makes the block boundaries
 coincide with draw boundaries: the ``k``-th draw is the same whatever the chunk
-size (the test-suite checks this property on every run).
+size (the test-suite checks this property on every run). Low-precision draws
+(float16, bfloat16) are float32 draws rounded, so they follow the float32
+stream up to rounding.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def normal_draws(
     sizes = [math.prod(s) for s in shapes]
     padded = -(-sum(sizes) // 16) * 16
     draw_device = generator.device if generator is not None else device
-    z = torch.randn((n_draws, padded), generator=generator, device=draw_device, dtype=dtype).to(device)
+    draw_dtype = torch.promote_types(dtype, torch.float32)
+    z = torch.randn((n_draws, padded), generator=generator, device=draw_device, dtype=draw_dtype)
+    z = z.to(device, dtype)
     parts = torch.split(z[:, : sum(sizes)], sizes, dim=1)
     return [p.reshape(n_draws, *s) for p, s in zip(parts, shapes)]

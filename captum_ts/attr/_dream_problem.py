@@ -1,15 +1,33 @@
 """The optimisation behind Sequence Dreaming: one chunk's objective, loss terms,
-projections and optimiser steps (a forward hook reads a layer's activation)."""
+projections and optimiser steps (a forward hook reads a layer's activation).
+
+The sequences are optimised in at least float32: float16/bfloat16 models get
+their inputs cast from the float32 sequences (Adam's ``eps`` and the
+regularisers underflow in half precision), the result is cast back.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
+from .._gradients import check_graph
 from .._targets import Target, select_target
 from .regularizers import LossTerm, Projection, from_channels_by_time, to_channels_by_time
+
+NON_FINITE_START = (
+    "the model output (or the `layer` activation) contains NaN or Inf values for the start "
+    "sequences `inputs`; check the model (e.g. a log or division at 0, an overflow in float16) "
+    "and the starts."
+)
+NON_FINITE_DREAM = (
+    "the dream reached NaN or Inf values during the optimisation (the model output, a "
+    "regulariser or a gradient overflowed); lower `lr`, add an `L2` or `Clip` regulariser, "
+    "or dream in float32."
+)
 
 
 class Problem:
@@ -46,37 +64,45 @@ class Problem:
     ) -> tuple[tuple[Tensor, ...], Tensor]:
         """Run the optimisation on one chunk of rows; return the sequences and the
         ``(steps, rows)`` objective trajectory (empty unless ``record``)."""
-        leaves = [s.clone().requires_grad_(True) for s in starts]
+        dtypes = [s.dtype for s in starts]
+        leaves = [
+            s.to(torch.promote_types(s.dtype, torch.float32), copy=True).requires_grad_(True) for s in starts
+        ]
         opt = self.make_optimizer(leaves)
         captured: list[object] = []
         handle = None
         if self.layer is not None:
-            handle = self.layer.register_forward_hook(lambda _m, _i, out: captured.append(out))
+            handle = self.layer.register_forward_hook(_capture_in_this_thread(captured))
         history: list[Tensor] = []
+        nan_if_any = leaves[0].new_zeros(())  # 0 until a step's objective is NaN/Inf; read once
         try:
             for step in range(steps):
                 with torch.enable_grad():
-                    score = self.score(leaves, target, selector, afa, captured)
+                    xs = [leaf.to(dtype) for leaf, dtype in zip(leaves, dtypes)]
+                    score = check_graph(self.score(xs, target, selector, afa, captured))
+                    if step == 0 and not bool(torch.isfinite(score).all()):
+                        raise ValueError(NON_FINITE_START)
                     total = score - self.penalty(leaves) if self.loss_terms else score
-                    if total.requires_grad:
-                        grads = torch.autograd.grad(
-                            total.sum(), leaves, allow_unused=True, materialize_grads=True
-                        )
-                    else:  # the objective does not depend on the inputs
-                        grads = tuple(torch.zeros_like(x) for x in leaves)
+                    nan_if_any = torch.add(nan_if_any, total.detach().sum(), alpha=0)  # 0*Inf = NaN
+                    grads = torch.autograd.grad(
+                        total.sum(), leaves, allow_unused=True, materialize_grads=True
+                    )
                 if record and step > 0:
                     history.append(score.detach())
                 for leaf, grad in zip(leaves, grads):
                     leaf.grad = grad.neg()  # optimisers minimise: descend on -J
                 opt.step()
                 self.project(leaves, step)
+            seqs = tuple(leaf.detach().to(dtype) for leaf, dtype in zip(leaves, dtypes))
             if record:
                 with torch.no_grad():
-                    history.append(self.score(leaves, target, selector, afa, captured).detach())
+                    history.append(self.score(list(seqs), target, selector, afa, captured).detach())
+                    nan_if_any = torch.add(nan_if_any, history[-1].sum(), alpha=0)
         finally:
             if handle is not None:
                 handle.remove()
-        seqs = tuple(leaf.detach() for leaf in leaves)
+        if not (bool(torch.isfinite(nan_if_any)) and all(bool(torch.isfinite(x).all()) for x in seqs)):
+            raise ValueError(NON_FINITE_DREAM)
         if not record:
             return seqs, starts[0].new_zeros(0, starts[0].shape[0])
         return seqs, torch.stack(history)
@@ -121,6 +147,17 @@ class Problem:
             if view.untyped_storage().data_ptr() == leaf.untyped_storage().data_ptr():
                 view = view.clone()  # a projection returned a view of the leaf itself
             leaf.copy_(from_channels_by_time(view, leaf.shape, time_dim))
+
+
+def _capture_in_this_thread(captured: list) -> Callable:
+    """A forward hook that records the layer output of forwards run by this thread only."""
+    owner = threading.get_ident()
+
+    def hook(_module: nn.Module, _inputs: object, output: object) -> None:
+        if threading.get_ident() == owner:
+            captured.append(output)
+
+    return hook
 
 
 def _probabilities(output: Tensor) -> Tensor:

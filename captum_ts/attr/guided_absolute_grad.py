@@ -18,10 +18,22 @@ from .._compat import (
     _is_tuple,
     expand_additional_forward_args,
 )
-from .._gradients import target_gradients
+from .._gradients import check_grad_mode, target_gradients
 from .._noise import normal_draws
+from .._state import frozen_model
 from .._targets import expand_target, normalize_target
-from .._validation import check_inputs, check_nonnegative_float, check_positive_int, per_input
+from .._validation import (
+    check_generator,
+    check_inputs,
+    check_nonnegative_float,
+    check_positive_int,
+    per_input,
+)
+
+NON_FINITE_OUTPUT = (
+    "the model output contains NaN or Inf values for the noisy inputs; check the model "
+    "(e.g. a log or division at 0, an overflow in float16) or lower `stdevs`."
+)
 
 
 class GuidedAbsoluteGrad(GradientAttribution):
@@ -49,7 +61,12 @@ class GuidedAbsoluteGrad(GradientAttribution):
     * the map keeps the input's shape (the paper sums over channels; pass
       ``reduce_features=True`` for that).
 
-    The model is used as given: call ``model.eval()`` first, as the paper does.
+    The model runs in eval mode during the call (dropout off, BatchNorm on its
+    running statistics, as the paper does) with its parameters frozen; its
+    flags, mode and buffers are restored afterwards, also on errors, and calls on
+    one model are serialised by a per-model lock. float16 and bfloat16 inputs are
+    fed to the model as they are, while the noise, the statistics and the map are
+    computed in float32; the map is returned in the input dtype.
     Do not wrap this method in ``NoiseTunnel``: it already averages over noise.
 
     Args:
@@ -97,7 +114,8 @@ class GuidedAbsoluteGrad(GradientAttribution):
             additional_forward_args (Any, optional): extra arguments passed to the
                 model after the inputs; per-example tensors are repeated with the
                 noise samples.
-            nt_samples (int): number of noisy copies ``N`` (paper: 20).
+            nt_samples (int): number of noisy copies ``N`` (paper: 20). The guide
+                needs a variance, so ``guide_quantile > 0`` needs ``N >= 2``.
             nt_samples_batch_size (int, optional): noisy copies per example in one
                 forward/backward pass; ``None`` does all ``N`` at once. Memory does
                 not grow with ``nt_samples`` for a fixed chunk size, and the result
@@ -120,9 +138,16 @@ class GuidedAbsoluteGrad(GradientAttribution):
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **attributions**, shaped like
-            ``inputs`` (feature axis of size 1 with ``reduce_features``),
-            contiguous, non-negative, in ``[0, 1]`` when ``normalize``.
+            ``inputs`` (feature axis of size 1 with ``reduce_features``), in their
+            dtype, contiguous, non-negative, in ``[0, 1]`` when ``normalize``.
+
+        Raises:
+            RuntimeError: under ``torch.inference_mode()``, or when the model's
+                output has no autograd graph back to the inputs.
+            ValueError: NaN/Inf model outputs or gradients, an unnormalised map
+                that overflows the input dtype, bad arguments.
         """
+        check_grad_mode("GuidedAbsoluteGrad")
         is_tuple = _is_tuple(inputs)
         xs = _format_tensor_into_tuples(inputs)
         batch = check_inputs(xs)
@@ -132,20 +157,27 @@ class GuidedAbsoluteGrad(GradientAttribution):
         p = check_nonnegative_float(guide_quantile, "guide_quantile")
         if p >= 1:
             raise ValueError(f"`guide_quantile` must lie in [0, 1), got {guide_quantile}.")
+        if p > 0 and nt_samples == 1:
+            raise ValueError(
+                "`nt_samples`=1 leaves the gradient variance undefined, so `guide_quantile` > 0 has "
+                "no guide; pass nt_samples >= 2, or guide_quantile=0 for plain AbsoluteGrad."
+            )
+        check_generator(generator)
         fdims = [_feature_axis(x, d) for x, d in zip(xs, per_input(feature_dim, len(xs), "feature_dim"))]
         tgt = normalize_target(target, batch)
 
-        stats = _run_noise(
-            self.gradient_func,
-            self.forward_func,
-            xs,
-            tgt,
-            additional_forward_args,
-            nt_samples,
-            nt_samples_batch_size,
-            spreads,
-            generator,
-        )
+        with frozen_model(self.forward_func):
+            stats = _run_noise(
+                self.gradient_func,
+                _finite_output(self.forward_func),
+                xs,
+                tgt,
+                additional_forward_args,
+                nt_samples,
+                nt_samples_batch_size,
+                spreads,
+                generator,
+            )
         maps = []
         for (abs_sum, var), fdim in zip(stats, fdims):
             m = abs_sum if p == 0 else abs_sum * _guide(var, p, fdim)
@@ -154,7 +186,29 @@ class GuidedAbsoluteGrad(GradientAttribution):
             maps.append(m)
         if normalize:
             maps = _minmax_per_example(maps)
-        return _format_output(is_tuple, tuple(m.contiguous() for m in maps))
+        return _format_output(is_tuple, _in_input_dtypes(maps, xs))
+
+
+def _finite_output(forward_func: Callable) -> Callable:
+    """``forward_func`` with a clear error for NaN/Inf outputs."""
+
+    def checked(*args: object) -> object:
+        out = forward_func(*args)
+        if isinstance(out, Tensor) and not bool(torch.isfinite(out).all()):
+            raise ValueError(NON_FINITE_OUTPUT)
+        return out
+
+    return checked
+
+
+def _in_input_dtypes(maps: list[Tensor], xs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """The maps cast to their inputs' dtypes, contiguous; an error where they overflow it."""
+    out = tuple(m.to(x.dtype).contiguous() for m, x in zip(maps, xs))
+    if not all(bool(torch.isfinite(m).all()) for m in out):
+        raise ValueError(
+            f"the unnormalised map overflows {xs[0].dtype}; pass normalize=True or float32 inputs."
+        )
+    return out
 
 
 def _feature_axis(x: Tensor, feature_dim: int | None) -> int | None:
@@ -187,10 +241,12 @@ def _run_noise(
     Mean and variance are merged chunk by chunk (Chan et al.), so memory holds one
     chunk of gradients and three input-sized accumulators, and the statistics do
     not suffer the cancellation of the sum-of-squares formula. A variance at the
-    rounding level of the mean is set to exactly zero.
+    rounding level of the mean is set to exactly zero. Noise and statistics are
+    kept in at least float32 (float16/bfloat16 rows go to the model as they are).
     """
     batch = xs[0].shape[0]
-    xs = tuple(x.detach() for x in xs)
+    dtypes = [x.dtype for x in xs]
+    xs = tuple(x.detach().to(torch.promote_types(x.dtype, torch.float32)) for x in xs)
     sigmas = [
         s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
         for x, s in zip(xs, spreads)
@@ -207,8 +263,8 @@ def _run_noise(
             n, [tuple(x.shape) for x in xs], generator=generator, device=xs[0].device, dtype=xs[0].dtype
         )
         noisy = tuple(
-            (x + sigma * e.to(x.device, x.dtype)).reshape(n * batch, *x.shape[1:])
-            for x, sigma, e in zip(xs, sigmas, eps)
+            (x + sigma * e.to(x.device, x.dtype)).reshape(n * batch, *x.shape[1:]).to(dtype)
+            for x, sigma, e, dtype in zip(xs, sigmas, eps, dtypes)
         )
         grads = gradient_func(
             forward_func,
@@ -219,7 +275,7 @@ def _run_noise(
         total = seen + n
         for i, g in enumerate(grads):
             # contiguous first: PyTorch's CPU reductions over a leading, strided axis are slow
-            g = g.detach().contiguous().view(n, batch, *xs[i].shape[1:])
+            g = g.detach().to(xs[i].dtype).contiguous().view(n, batch, *xs[i].shape[1:])
             abs_sum[i] += g.abs().sum(0)
             chunk_mean = g.mean(0)
             chunk_m2 = (g - chunk_mean).square().sum(0)  # two passes: no cancellation
@@ -230,9 +286,14 @@ def _run_noise(
             m2[i] += chunk_m2 + delta.square() * (seen * n / total)
             mean[i] += delta * (n / total)
         seen = total
-    var_scale = 1.0 / (n_samples - 1) if n_samples > 1 else 0.0
+    var_scale = 1.0 / max(n_samples - 1, 1)  # the variance is unused (no guide) when n_samples == 1
     out = []
     for a, mu, v in zip(abs_sum, mean, m2):
+        if not bool(torch.isfinite(a).all() & torch.isfinite(v).all()):
+            raise ValueError(
+                "the gradients of the target contain NaN or Inf values (e.g. a sqrt or log at 0, "
+                "an overflow in float16); check the model or lower `stdevs`."
+            )
         var = v * var_scale
         # identical gradients (a linear model) leave rounding-level variance: count it as zero
         floor = (n_samples * torch.finfo(var.dtype).eps * mu.abs()).square()

@@ -344,9 +344,12 @@ class Clip(Projection):
         self, min: float | Tensor = -math.inf, max: float | Tensor = math.inf, every: int = 1
     ) -> None:
         for value, name in ((min, "min"), (max, "max")):
-            if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
-                raise TypeError(f"`{name}` must be a number or a tensor, got {value!r}.")
-        if not isinstance(min, Tensor) and not isinstance(max, Tensor) and min > max:
+            _check_bound(value, name)
+        try:
+            above = bool(torch.as_tensor(min > max).any())
+        except RuntimeError as err:  # tensor bounds whose shapes do not broadcast
+            raise ValueError(f"`min` and `max` must broadcast against each other: {err}") from None
+        if above:
             raise ValueError(f"`min` ({min}) must not exceed `max` ({max}).")
         check_positive_int(every, "every")
         self.min = min
@@ -356,11 +359,18 @@ class Clip(Projection):
     @classmethod
     def from_data(cls, data: Tensor, time_dim: int = 1, per_channel: bool = False) -> Clip:
         """Bounds from the range of a data set ``(N, ...)`` (one pair, or one per
-        channel of the ``(B, C, T)`` view with ``per_channel``).
+        channel of the ``(B, C, T)`` view with ``per_channel``). The data must be a
+        non-empty, finite tensor: a NaN would make a NaN bound.
 
         >>> Clip.from_data(torch.tensor([[0.0, 2.0], [-1.0, 1.0]]))
         Clip(min=-1.0, max=2.0, every=1)
         """
+        if not isinstance(data, Tensor):
+            raise TypeError(f"`data` must be a torch.Tensor, got {type(data).__name__}.")
+        if data.numel() == 0:
+            raise ValueError(f"`data` is empty (shape {tuple(data.shape)}); it has no range.")
+        if not bool(torch.isfinite(data).all()):
+            raise ValueError("`data` contains NaN or Inf values; drop or fill them before taking its range.")
         view = to_channels_by_time(data.detach(), time_dim)
         if per_channel:
             return cls(view.amin((0, 2))[:, None], view.amax((0, 2))[:, None])
@@ -374,6 +384,16 @@ class Clip(Projection):
         lo = torch.as_tensor(lo, dtype=x.dtype, device=x.device)
         hi = torch.as_tensor(hi, dtype=x.dtype, device=x.device)
         return torch.minimum(torch.maximum(x, lo), hi)
+
+
+def _check_bound(value: object, name: str) -> None:
+    """A clip bound must be a number or a tensor, and not NaN (+-inf means no bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+        raise TypeError(f"`{name}` must be a number or a tensor, got {value!r}.")
+    if bool(torch.isnan(torch.as_tensor(value)).any()):
+        raise ValueError(
+            f"`{name}` contains NaN; pass a number, or {'-' if name == 'min' else ''}inf for no bound."
+        )
 
 
 def default_regularizers() -> tuple[LossTerm | Projection, ...]:

@@ -23,10 +23,17 @@ from .._compat import (
     _format_tensor_into_tuples,
     _is_tuple,
 )
+from .._gradients import check_grad_mode
 from .._noise import normal_draws
 from .._state import find_module, frozen_model
 from .._targets import Target, normalize_target
-from .._validation import check_inputs, check_nonnegative_float, check_positive_int, per_input
+from .._validation import (
+    check_generator,
+    check_inputs,
+    check_nonnegative_float,
+    check_positive_int,
+    per_input,
+)
 from ._dream_problem import Problem
 from .regularizers import (
     LossTerm,
@@ -62,6 +69,7 @@ def random_starts(
     """
     check_positive_int(n, "n")
     scale = check_nonnegative_float(scale, "scale")
+    check_generator(generator)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     return scale * normal_draws(n, [tuple(shape)], generator=generator, device=dev, dtype=dtype)[0]
 
@@ -86,8 +94,15 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
     the batch, so each row receives its own gradient, Adam and SGD update element
     by element, and every regulariser works row by row. Dreaming ``K`` classes
     times ``R`` restarts in one batch gives the same sequences as ``K * R``
-    separate runs, only faster. This holds for models whose rows do not interact
-    (call ``model.eval()`` for batch norm and dropout).
+    separate runs, only faster. This holds for models whose rows do not interact;
+    the model runs in eval mode (dropout off, BatchNorm on its running
+    statistics) with its parameters frozen, and its flags, mode and buffers are
+    restored afterwards, also on errors. Calls on one model are serialised by a
+    per-model lock held for the whole call (layer hook included), and the layer
+    hook records only its own call's forwards.
+
+    float16 and bfloat16 inputs are dreamed in float32 (the model gets them cast
+    to its dtype at every step) and returned in the input dtype.
 
     The result is not an attribution of an existing input: it is a new input, so
     Captum's attribution metrics (infidelity, sensitivity) do not apply to it.
@@ -218,9 +233,16 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **dreamed sequences**, shaped like
-            ``inputs``, contiguous; with ``return_trajectory`` a pair
+            ``inputs``, in their dtype, contiguous; with ``return_trajectory`` a pair
             ``(sequences, trajectory)``.
+
+        Raises:
+            RuntimeError: under ``torch.inference_mode()``, or when the objective has
+                no autograd graph back to the inputs (at the first step).
+            ValueError: NaN/Inf model outputs for the starts (at the first step), a
+                dream that reaches NaN/Inf, bad arguments.
         """
+        check_grad_mode("SequenceDreaming")
         is_tuple = _is_tuple(inputs)
         xs = _format_tensor_into_tuples(inputs)
         batch = check_inputs(xs)
@@ -234,6 +256,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         if not 0 < tau < 1:
             raise ValueError(f"`border_probability` must lie in (0, 1), got {border_probability}.")
         noise = check_nonnegative_float(start_noise, "start_noise")
+        check_generator(generator)
         make_optimizer = _optimizer_factory(optimizer, lr, optimizer_kwargs)
         loss_terms, projections = _split_regularizers(regularizers)
         time_dims = tuple(_time_axis(x, d) for x, d in zip(xs, per_input(time_dim, len(xs), "time_dim")))

@@ -194,6 +194,7 @@ def test_reduce_features_sums_then_normalises():
 )
 def test_chunked_equals_unchunked(batch, length, features, layout, dtype, n, chunk, p):
     g = torch.Generator().manual_seed(batch * 100 + length)
+    p = p if n > 1 else 0.0  # one draw has no variance: the guide needs n >= 2
     if layout == "bt":
         shape, fdim, feats = (batch, length), -1, length
     elif layout == "btf":
@@ -359,6 +360,8 @@ def test_smoothgrad_relation_without_guide():
         (dict(nt_samples_batch_size=-1), ValueError, "nt_samples_batch_size"),
         (dict(guide_quantile=1.0), ValueError, "guide_quantile"),
         (dict(guide_quantile=-0.1), ValueError, "guide_quantile"),
+        (dict(nt_samples=1), ValueError, r"`nt_samples`=1 .* `guide_quantile` > 0 .* nt_samples >= 2"),
+        (dict(generator=0), TypeError, "generator"),
         (dict(stdevs=-1.0), ValueError, "stdevs"),
         (dict(target=7), ValueError, "target"),
         (dict(target=[0, 1]), ValueError, "target"),

@@ -246,3 +246,40 @@ def test_defaults_and_protocol():
         LossTerm()  # abstract
     with pytest.raises(TypeError):
         Projection()
+
+
+@pytest.mark.parametrize(
+    ("bounds", "match"),
+    [
+        ((math.nan, 1.0), "`min` contains NaN"),
+        ((-1.0, math.nan), "`max` contains NaN"),
+        ((torch.tensor([[0.0], [math.nan]]), 1.0), "`min` contains NaN"),
+        ((2.0, 1.0), r"`min` \(2.0\) must not exceed `max`"),
+        ((torch.tensor([[0.0], [2.0]]), 1.0), "must not exceed `max`"),
+        ((0.0, torch.tensor([[1.0], [-1.0]])), "must not exceed `max`"),
+        ((torch.zeros(2, 1), torch.ones(3, 1)), "broadcast"),
+    ],
+)
+def test_clip_refuses_nan_and_crossed_bounds(bounds, match):
+    with pytest.raises(ValueError, match=match):
+        Clip(*bounds)
+
+
+def test_clip_accepts_equal_and_infinite_bounds():
+    x = torch.randn(2, 1, 5)
+    assert torch.equal(Clip(0.5, 0.5).project(x), torch.full_like(x, 0.5))
+    assert torch.equal(Clip(-math.inf, 0.0).project(x), x.clamp_max(0.0))
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "match"),
+    [
+        (torch.tensor([[0.0, math.nan], [1.0, 2.0]]), ValueError, "`data` contains NaN or Inf"),
+        (torch.tensor([[0.0, math.inf]]), ValueError, "`data` contains NaN or Inf"),
+        (torch.zeros(0, 5), ValueError, "`data` is empty"),
+        ([[0.0, 1.0]], TypeError, "`data` must be a torch.Tensor"),
+    ],
+)
+def test_clip_from_data_refuses_data_without_a_range(data, error, match):
+    with pytest.raises(error, match=match):
+        Clip.from_data(data)
