@@ -1,5 +1,6 @@
 """explain_loader / evaluate_loader: equal to one call, resumable, memmaps, and torch.distributed."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -52,22 +53,23 @@ def test_inputs_only_batches_and_fixed_target():
 def test_memmap_resume_gives_the_same_file(tmp_path):
     model = make_model("mlp", 12, 2, seed=4)
     x, y = data(n=13)
-    loader = DataLoader(TensorDataset(x, y), batch_size=3)
-    clean = explain_loader(Saliency(model), loader, out=tmp_path / "clean.npy").clone()
 
-    class Interrupted(Saliency):
-        calls = 0
+    class Interrupted(TensorDataset):
+        broken = True
 
-        def attribute(self, inputs, **kw):
-            Interrupted.calls += 1
-            if Interrupted.calls == 4:
+        def __getitem__(self, i):
+            if self.broken and i == 9:  # the 4th batch of 3
                 raise KeyboardInterrupt("simulated interruption")
-            return super().attribute(inputs, **kw)
+            return super().__getitem__(i)
 
+    dataset = Interrupted(x, y)
+    loader = DataLoader(dataset, batch_size=3)
     with pytest.raises(KeyboardInterrupt):
-        explain_loader(Interrupted(model), loader, out=tmp_path / "run.npy")
-    progress = (tmp_path / "run.npy.progress-0.json").read_text()
-    assert '"done": [0, 1, 2]' in progress
+        explain_loader(Saliency(model), loader, out=tmp_path / "run.npy")
+    dataset.broken = False
+    clean = explain_loader(Saliency(model), loader, out=tmp_path / "clean.npy").clone()
+    lines = (tmp_path / "run.npy.progress-0.jsonl").read_text().splitlines()
+    assert [json.loads(line).get("batch") for line in lines] == [None, 0, 1, 2]  # a header, then batches
     resumed = explain_loader(Saliency(model), loader, out=tmp_path / "run.npy", resume=True)
     assert np.array_equal(np.load(tmp_path / "run.npy"), np.load(tmp_path / "clean.npy"))
     torch.testing.assert_close(resumed, clean)
