@@ -11,13 +11,14 @@ import numpy as np
 from torch.utils.data import (
     DataLoader,
     DistributedSampler,
+    IterableDataset,
     RandomSampler,
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
 
 from .._distributed import rank_and_world
-from .._loaders import agreed_batches
+from .._loaders import agreed_batches, index_batches
 
 _RANDOM_SAMPLERS = (RandomSampler, SubsetRandomSampler, WeightedRandomSampler)
 
@@ -63,6 +64,8 @@ def rows_hash(rows: list[int]) -> str:
 def _check_loader(loader: Any, resume: bool) -> None:
     if not isinstance(loader, DataLoader):
         raise TypeError(f"`loader` must be a torch.utils.data.DataLoader, got {type(loader).__name__}.")
+    if isinstance(loader.dataset, IterableDataset):
+        index_batches(loader)  # its error names the IterableDataset
     try:
         len(loader.dataset)  # type: ignore[arg-type]
     except TypeError:

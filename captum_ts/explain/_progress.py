@@ -30,8 +30,8 @@ FORMAT = "captum_ts.explain_loader/2"
 _FRESH = "rerun with resume=False to start over"
 _WHAT = {
     "rows": "the dataset size",
-    "batches": "the number of batches",
     "order": "the loader's batches (their order or batch size; a shuffling loader draws a new order)",
+    "batches": "the number of batches",
     "call": "the attributor or its arguments",
     "results": "the result shapes or dtypes",
 }
@@ -88,9 +88,9 @@ class RunRecord:
                 ]
             if recorded != fingerprint[key]:
                 raise ValueError(
-                    f"cannot resume from {self.manifest}: {what} differs (recorded {_short(recorded)}, "
-                    f"this run {_short(fingerprint[key])}); resume with the same loader and arguments, "
-                    f"or {_FRESH}."
+                    f"cannot resume from {self.manifest}: {what} differs "
+                    f"({_difference(recorded, fingerprint[key])}); resume with the same loader and "
+                    f"arguments, or {_FRESH}."
                 )
         for path, entry in zip(self.files, record["results"]):
             _check_data_file(path, entry)
@@ -217,6 +217,16 @@ def _write_atomic(path: Path, record: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(record), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _difference(recorded: Any, expected: Any) -> str:
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        keys = [k for k in sorted(set(recorded) | set(expected)) if recorded.get(k) != expected.get(k)]
+        return "; ".join(
+            f"{k}: recorded {_short(recorded.get(k, 'absent'))}, this run {_short(expected.get(k, 'absent'))}"
+            for k in keys
+        )
+    return f"recorded {_short(recorded)}, this run {_short(expected)}"
 
 
 def _short(value: Any) -> str:

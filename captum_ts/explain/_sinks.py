@@ -24,16 +24,20 @@ class Layout:
     dtypes: tuple[torch.dtype, ...]
 
     @staticmethod
-    def of(values: object, batch_size: int, source: str) -> Layout:
-        """The layout of a batch's results; per-example tensors (batch axis first) only."""
-        if isinstance(values, Tensor):
-            values = (values,)
+    def entries(result: object, source: str) -> tuple[Tensor, ...]:
+        """A result as a tuple of tensors, or a TypeError naming what ``source`` returned."""
+        values = (result,) if isinstance(result, Tensor) else result
         if not isinstance(values, tuple) or not all(isinstance(v, Tensor) for v in values):
             raise TypeError(
-                f"{source} returned {type(values).__name__}; explain_loader stores per-example tensors "
+                f"{source} returned {type(result).__name__}; explain_loader stores per-example tensors "
                 "(a tensor or a tuple of tensors, batch first). Use evaluate_loader for result objects, "
                 "or HorizonActivationMap.attribute_loader for HAM curves."
             )
+        return values
+
+    @staticmethod
+    def of(values: tuple[Tensor, ...], batch_size: int, source: str) -> Layout:
+        """The layout of a batch's results; per-example tensors (batch axis first) only."""
         for i, v in enumerate(values):
             if v.dim() == 0 or v.shape[0] != batch_size:
                 raise ValueError(

@@ -99,6 +99,7 @@ def explain_loader(
     rank, _ = rank_and_world()
     mine = plan.mine()
     device = _device(attributor, device)
+    source = f"{type(attributor).__name__}.attribute"
 
     def attribute(number: int, batch: object) -> tuple[Tensor, ...]:
         inputs, target = split_batch(batch, target_in_batch)
@@ -108,10 +109,8 @@ def explain_loader(
         if seed is not None:
             kwargs[seed_kwarg] = torch.Generator().manual_seed(seed + number)
         with local_process():
-            result = attributor.attribute(_to(inputs, device), **kwargs)
-        return result if isinstance(result, tuple) else (result,)
+            return Layout.entries(attributor.attribute(_to(inputs, device), **kwargs), source)
 
-    source = f"{type(attributor).__name__}.attribute"
     first = (mine[0], attribute(mine[0], _fetch(loader, [plan.batches[mine[0]]]))) if mine else None
     layout = from_rank0(lambda: Layout.of(first[1], len(plan.batches[0]), source))  # type: ignore[index]
     raise_together(_error(lambda: first is None or layout.check(first[0], plan.batches[first[0]], first[1])))
@@ -306,17 +305,19 @@ def _temporary_out(size: int) -> Path:
     return path
 
 
-def _call_description(attributor: Any, seed, seed_kwarg, target_in_batch, kwargs: dict[str, Any]) -> str:
+def _call_description(
+    attributor: Any, seed, seed_kwarg, target_in_batch, kwargs: dict[str, Any]
+) -> dict[str, str]:
     """The attributor and its arguments, as a resume must repeat them (tensors by shape and dtype)."""
     model = find_module(getattr(attributor, "forward_func", None))
-    parts = [
-        f"{type(attributor).__qualname__}({type(model).__qualname__ if model is not None else '?'})",
-        f"seed={seed!r}",
-        f"seed_kwarg={seed_kwarg!r}",
-        f"target_in_batch={target_in_batch!r}",
-    ]
-    parts += [f"{k}={_describe(v)}" for k, v in sorted(kwargs.items())]
-    return ", ".join(parts)
+    call = {
+        "attributor": type(attributor).__qualname__,
+        "model": type(model).__qualname__ if model is not None else "?",
+        "seed": repr(seed),
+        "seed_kwarg": repr(seed_kwarg),
+        "target_in_batch": repr(target_in_batch),
+    }
+    return {**call, **{k: _describe(v) for k, v in kwargs.items()}}
 
 
 def _describe(value: Any) -> str:

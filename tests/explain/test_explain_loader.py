@@ -1,6 +1,7 @@
 """explain_loader / evaluate_loader: equal to one call, resumable, memmaps, and torch.distributed."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 from torch.utils.data import DataLoader, TensorDataset
 
+import captum_ts
 from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
 from captum_ts.explain import evaluate_loader, explain_loader
 from captum_ts.metrics import selectivity
@@ -130,6 +132,12 @@ def test_empty_loader_is_a_clear_error():
         )
 
 
+def _same_code_env():
+    """The worker processes import the captum_ts under test, not another installed copy."""
+    root = os.path.dirname(os.path.dirname(captum_ts.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+
+
 WORKER = textwrap.dedent(
     """
     import sys, torch, torch.distributed as dist
@@ -191,7 +199,7 @@ def test_two_process_gloo_run_equals_one_process(tmp_path):
         str(result),
         str(tmp_path / "dist.npy"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_same_code_env(), timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = torch.load(result)
     g = torch.Generator().manual_seed(0)
