@@ -41,6 +41,7 @@ class RunRecord:
     """The files of the run written to ``out``."""
 
     def __init__(self, out: str | Path, layout: Layout) -> None:
+        layout.check_storable()
         self.out = Path(out)
         self.layout = layout
         self.files = data_files(self.out, len(layout.shapes))

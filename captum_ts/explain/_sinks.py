@@ -56,6 +56,11 @@ class Layout:
                 "results must keep their shape and dtype across batches."
             )
 
+    def check_storable(self) -> None:
+        """Every result dtype has a ``.npy`` dtype (else a TypeError naming it)."""
+        for dtype in self.dtypes:
+            numpy_dtype(dtype)
+
     def nbytes(self, n_rows: int) -> int:
         return sum(n_rows * math.prod(s) * d.itemsize for s, d in zip(self.shapes, self.dtypes))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,17 +119,17 @@ def explain_loader(
     if rank == 0:
         _warn_uncovered(plan)
     if out is None and memory_budget is not None and layout.nbytes(plan.n_rows) > memory_budget:
+        layout.check_storable()
         out = from_rank0(lambda: _temporary_out(layout.nbytes(plan.n_rows)))
 
+    work = _Work(plan, loader, attribute, layout, first, show_progress and rank == 0, source)
     if out is None:
         sink = MemorySink(plan.n_rows, layout, plan.uncovered)
-        _run(plan, loader, mine, first, attribute, layout, sink.write, show_progress, source)
+        work.run(mine, sink.write)
         result = _gather_rows(sink, plan, layout)
     else:
-        result = _run_to_files(
-            plan, loader, mine, first, attribute, layout, Path(out), resume, show_progress, source,
-            _call_description(attributor, seed, seed_kwarg, target_in_batch, attribute_kwargs),
-        )  # fmt: skip
+        call = _call_description(attributor, seed, seed_kwarg, target_in_batch, attribute_kwargs)
+        result = _run_to_files(work, mine, Path(out), resume, call)
     if result is None:
         return None
     return result if len(result) > 1 else result[0]
@@ -209,26 +210,40 @@ def evaluate_loader(
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _run(plan, loader, todo, first, attribute, layout, write, show_progress, source) -> None:
-    """Attribute and write the batches ``todo`` (the first one is already attributed)."""
-    bar = _bar(show_progress and rank_and_world()[0] == 0, len(todo), f"{source} over the loader")
-    if first is not None and first[0] in todo:
-        write(first[0], plan.batches[first[0]], first[1])
-        bar.update()
-    rest = [b for b in todo if first is None or b != first[0]]
-    for number, batch in zip(rest, replay(loader, [plan.batches[b] for b in rest])):
-        values = attribute(number, batch)
-        layout.check(number, plan.batches[number], values)
-        write(number, plan.batches[number], values)
-        bar.update()
-    bar.close()
+@dataclass
+class _Work:
+    """The batches of a run, how to attribute them, and the first batch already attributed."""
+
+    plan: Plan
+    loader: DataLoader
+    attribute: Callable[[int, object], tuple[Tensor, ...]]
+    layout: Layout
+    first: tuple[int, tuple[Tensor, ...]] | None
+    show_progress: bool
+    source: str
+
+    def run(self, todo: list[int], write: Callable[[int, list[int], tuple[Tensor, ...]], None]) -> None:
+        """Attribute the batches ``todo`` and ``write`` each one's rows."""
+        batches = self.plan.batches
+        bar = _bar(self.show_progress, len(todo), f"{self.source} over the loader")
+        if self.first is not None and self.first[0] in todo:
+            write(self.first[0], batches[self.first[0]], self.first[1])
+            bar.update()
+        rest = [b for b in todo if self.first is None or b != self.first[0]]
+        for number, batch in zip(rest, replay(self.loader, [batches[b] for b in rest])):
+            values = self.attribute(number, batch)
+            self.layout.check(number, batches[number], values)
+            write(number, batches[number], values)
+            bar.update()
+        bar.close()
 
 
 def _run_to_files(
-    plan: Plan, loader, mine, first, attribute, layout, out, resume, show_progress, source, call
+    work: _Work, mine: list[int], out: Path, resume: bool, call: dict[str, str]
 ) -> tuple[Tensor, ...] | None:
     """Write into ``.npy`` memmaps with a progress log per process; resume a recorded run."""
     rank, _ = rank_and_world()
+    plan, layout = work.plan, work.layout
     record = RunRecord(out, layout)
     fingerprint = {
         "rows": plan.n_rows,
@@ -238,28 +253,25 @@ def _run_to_files(
         "results": result_fingerprint(layout, plan.n_rows),
     }
     run, resumed = from_rank0(lambda: record.prepare(resume, fingerprint, plan.n_rows, plan.uncovered))
-    sink: MemmapSink | None = None
     log = ProgressLog(record.progress(rank), run, rank)
-    done: set[int] = set()
+    opened: list[tuple[MemmapSink, set[int]]] = []
 
     def open_sink() -> None:
-        nonlocal sink, done
         sink = MemmapSink(record.files, layout)
-        done = log.finished(plan.batches, sink.checksums) if resumed else set()
+        opened.append((sink, log.finished(plan.batches, sink.checksums) if resumed else set()))
         log.open()
 
     raise_together(_error(open_sink))
-    todo = [b for b in mine if b not in done]
-
-    def write(number: int, rows: list[int], values: tuple[Tensor, ...]) -> None:
-        log.record(number, rows, sink.write(rows, values))  # type: ignore[union-attr]
-
+    sink, done = opened[0]
     try:
-        _run(plan, loader, todo, first, attribute, layout, write, show_progress, source)
+        work.run(
+            [b for b in mine if b not in done],
+            lambda b, rows, vals: log.record(b, rows, sink.write(rows, vals)),
+        )
     finally:
         log.close()
     barrier()  # every process has flushed its rows
-    return sink.tensors if rank == 0 else None  # type: ignore[union-attr]
+    return sink.tensors if rank == 0 else None
 
 
 def _gather_rows(sink: MemorySink, plan: Plan, layout: Layout) -> tuple[Tensor, ...] | None:
@@ -300,7 +312,7 @@ def _temporary_out(size: int) -> Path:
     path = Path(tempfile.mkdtemp(prefix="captum_ts_")) / "attributions.npy"
     warnings.warn(
         f"the attributions ({size / 2**20:.1f} MiB) exceed memory_budget; writing them to {path}",
-        stacklevel=4,
+        stacklevel=5,
     )
     return path
 
