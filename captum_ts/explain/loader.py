@@ -67,7 +67,8 @@ def explain_loader(
     ``resume=True`` continues the run written to ``out``, from its unfinished batches,
     and produces the same files. It is refused (``ValueError`` naming the file and
     what differs) unless the run is the same: dataset size, the loader's batches and
-    their order, the attributor and its arguments, the result shapes and dtypes, and
+    their order, the attributor and its arguments (tensors by shape and dtype; the
+    model's weights are not compared), the result shapes and dtypes, and
     data files whose size and finished rows are as recorded. A shuffling loader needs
     a seeded ``generator`` to resume. With nothing to resume, a new run starts.
 
