@@ -19,7 +19,7 @@ from .._compat import (
     _is_tuple,
     progress,
 )
-from .._distributed import all_gather_objects
+from .._distributed import all_gather_objects, local_process
 from .._gradients import NO_GRAPH, check_grad_mode
 from .._loaders import batches_of_this_process
 from .._state import find_module, frozen_model, preserved_model_state
@@ -183,15 +183,16 @@ class HorizonActivationMap(GradientAttribution):
             raise ValueError(
                 "`cutoff` and `mode` apply to wrt='inputs' only; parameter curves cover every cut-off."
             )
-        return self.attribute_loader(
-            [(inputs, y_true, additional_forward_args)],
-            error=error,
-            per_layer=per_layer,
-            variates=variates,
-            model_mode=model_mode,
-            horizon_chunk_size=horizon_chunk_size,
-            device=None,
-        )
+        with local_process():  # one batch of this process: never a collective, whatever the process group
+            return self.attribute_loader(
+                [(inputs, y_true, additional_forward_args)],
+                error=error,
+                per_layer=per_layer,
+                variates=variates,
+                model_mode=model_mode,
+                horizon_chunk_size=horizon_chunk_size,
+                device=None,
+            )
 
     @log_usage()
     def attribute_loader(
@@ -223,6 +224,11 @@ class HorizonActivationMap(GradientAttribution):
             max_batches (int, optional): stop after this many batches.
             device: where batches are moved: ``"model"`` (default) the device of the
                 model's parameters, None leaves them, or a device.
+
+        Under ``torch.distributed`` every process must call ``attribute_loader`` with
+        the same loader: each takes every ``world_size``-th batch and the norm sums
+        are all-gathered, so every process returns the dataset curves. ``attribute``
+        never communicates: it explains this process's batch only.
 
         Returns:
             ``HorizonActivationResult`` with ``n_batches`` set.

@@ -1,5 +1,7 @@
 """explain_loader / evaluate_loader: equal to one call, resumable, memmaps, and torch.distributed."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +12,7 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 from torch.utils.data import DataLoader, TensorDataset
 
+import captum_ts
 from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
 from captum_ts.explain import evaluate_loader, explain_loader
 from captum_ts.metrics import selectivity
@@ -52,22 +55,23 @@ def test_inputs_only_batches_and_fixed_target():
 def test_memmap_resume_gives_the_same_file(tmp_path):
     model = make_model("mlp", 12, 2, seed=4)
     x, y = data(n=13)
-    loader = DataLoader(TensorDataset(x, y), batch_size=3)
-    clean = explain_loader(Saliency(model), loader, out=tmp_path / "clean.npy").clone()
 
-    class Interrupted(Saliency):
-        calls = 0
+    class Interrupted(TensorDataset):
+        broken = True
 
-        def attribute(self, inputs, **kw):
-            Interrupted.calls += 1
-            if Interrupted.calls == 4:
+        def __getitem__(self, i):
+            if self.broken and i == 9:  # the 4th batch of 3
                 raise KeyboardInterrupt("simulated interruption")
-            return super().attribute(inputs, **kw)
+            return super().__getitem__(i)
 
+    dataset = Interrupted(x, y)
+    loader = DataLoader(dataset, batch_size=3)
     with pytest.raises(KeyboardInterrupt):
-        explain_loader(Interrupted(model), loader, out=tmp_path / "run.npy")
-    progress = (tmp_path / "run.npy.progress-0.json").read_text()
-    assert '"done": [0, 1, 2]' in progress
+        explain_loader(Saliency(model), loader, out=tmp_path / "run.npy")
+    dataset.broken = False
+    clean = explain_loader(Saliency(model), loader, out=tmp_path / "clean.npy").clone()
+    lines = (tmp_path / "run.npy.progress-0.jsonl").read_text().splitlines()
+    assert [json.loads(line).get("batch") for line in lines] == [None, 0, 1, 2]  # a header, then batches
     resumed = explain_loader(Saliency(model), loader, out=tmp_path / "run.npy", resume=True)
     assert np.array_equal(np.load(tmp_path / "run.npy"), np.load(tmp_path / "clean.npy"))
     torch.testing.assert_close(resumed, clean)
@@ -126,6 +130,12 @@ def test_empty_loader_is_a_clear_error():
         explain_loader(
             Saliency(make_model("mlp", 12, 2)), DataLoader(TensorDataset(torch.zeros(0, 12, 2)), batch_size=2)
         )
+
+
+def _same_code_env():
+    """The worker processes import the captum_ts under test, not another installed copy."""
+    root = os.path.dirname(os.path.dirname(captum_ts.__file__))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
 
 
 WORKER = textwrap.dedent(
@@ -189,7 +199,7 @@ def test_two_process_gloo_run_equals_one_process(tmp_path):
         str(result),
         str(tmp_path / "dist.npy"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_same_code_env(), timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = torch.load(result)
     g = torch.Generator().manual_seed(0)
