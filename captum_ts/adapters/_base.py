@@ -91,7 +91,7 @@ class AdaptedModel:
                 )
             return columns[0]
         for column, q in zip(columns, quantiles):
-            if q is not None and abs(q - quantile) < 1e-9:
+            if q is not None and abs(q - quantile) < 1e-6:
                 return column
         raise ValueError(f"`quantile`={quantile} is not one of output {label!r}'s quantiles {quantiles}.")
 

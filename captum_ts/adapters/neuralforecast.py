@@ -177,7 +177,7 @@ def _outputs(m: Any, labels: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[fl
     quantiles = getattr(m.loss, "quantiles", None)
     per = m.loss.outputsize_multiplier
     qs: list[float | None] = (
-        [float(q) for q in quantiles.tolist()] if quantiles is not None and per > 1 else [None] * per
+        [round(float(q), 6) for q in quantiles.tolist()] if quantiles is not None and per > 1 else [None] * per
     )
     return tuple(label for label in labels for _ in qs), tuple(q for _ in labels for q in qs)
 
