@@ -176,9 +176,9 @@ def _static(
 def _outputs(m: Any, labels: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float | None, ...]]:
     quantiles = getattr(m.loss, "quantiles", None)
     per = m.loss.outputsize_multiplier
-    qs: list[float | None] = (
-        [round(float(q), 6) for q in quantiles.tolist()] if quantiles is not None and per > 1 else [None] * per
-    )
+    qs: list[float | None] = [None] * per
+    if quantiles is not None and per > 1:
+        qs = [round(float(q), 6) for q in quantiles.tolist()]
     return tuple(label for label in labels for _ in qs), tuple(q for _ in labels for q in qs)
 
 
