@@ -4,7 +4,7 @@ from . import metrics
 from .attr import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, SequenceDreaming
 from .attr.cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
 from .attr.relevance import LRP, DeepTaylor
-from .explain import evaluate_loader, explain_loader
+from .explain import evaluate_loader, explain_horizons, explain_loader
 
 __version__ = "0.1.0"
 
@@ -21,6 +21,7 @@ __all__ = [
     "SequenceDreaming",
     "__version__",
     "evaluate_loader",
+    "explain_horizons",
     "explain_loader",
     "metrics",
 ]

@@ -5,6 +5,7 @@ from .attribution import plot_attribution, plot_attribution_comparison
 from .cumulative import plot_cumulative_curves
 from .dreams import plot_border_dreams, plot_dream_trajectory, plot_dreams, plot_regularizer_comparison
 from .horizon import plot_ham_difference, plot_ham_layers, plot_horizon_activation_map
+from .horizons_heatmap import plot_horizon_lag_heatmap, plot_importance_over_time
 from .masks import plot_mask_over_states
 from .rcap import plot_rcap
 from .selectivity import plot_selectivity_curves
@@ -19,6 +20,8 @@ __all__ = [
     "plot_ham_difference",
     "plot_ham_layers",
     "plot_horizon_activation_map",
+    "plot_horizon_lag_heatmap",
+    "plot_importance_over_time",
     "plot_mask_over_states",
     "plot_rcap",
     "plot_regularizer_comparison",
