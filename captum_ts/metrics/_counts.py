@@ -14,6 +14,7 @@ The rule every metric uses (deletion/insertion fractions, RCAP levels, blur radi
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 
@@ -41,8 +42,10 @@ def simplest_between(low: Fraction, high: Fraction) -> Fraction:
     return whole + 1 / simplest_between(1 / (high - whole), 1 / (low - whole))
 
 
+@functools.lru_cache(maxsize=4096)
 def as_rational(value: float | Fraction, dtype: torch.dtype = torch.float64) -> Fraction:
-    """The rational number a share stands for (rule 1 of the module docstring).
+    """The rational number a share stands for (rule 1 of the module docstring); cached,
+    as the same few shares come back on every call.
 
     >>> as_rational(float(torch.tensor(0.3, dtype=torch.float32)), torch.float32)
     Fraction(3, 10)

@@ -235,11 +235,8 @@ def _fraction_auc(
             max_examples_per_batch,
             softmax,
         )
-    widths = torch.tensor(
-        [float(b - a) for a, b in itertools.pairwise(shares)],
-        dtype=curve.dtype,
-        device=curve.device,
-    )
+    widths = torch.tensor([float(s) for s in shares], dtype=torch.float64).diff()
+    widths = widths.to(device=curve.device, dtype=curve.dtype)
     auc = ((curve[:, :-1] + curve[:, 1:]) * widths).sum(1) / 2
     return (auc, curve) if return_curve else auc
 
