@@ -1,6 +1,10 @@
 """What the perturbation metrics share: time layouts, regions (time patches),
 rankings, removal values, masked copies and chunked forwards.
 
+Scores, rankings and sums are computed in float32 at least (:func:`accumulation_dtype`),
+so float16/bfloat16 inputs and maps neither overflow nor lose ties to rounding; the
+model's outputs must be finite (:func:`check_finite_scores`).
+
 A *region* is ``patch_size`` consecutive time steps of one input tensor, either
 across all its features (``feature_wise=False``) or for one feature at a time
 (``feature_wise=True``). Every cell of every input tensor belongs to exactly one
@@ -13,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 from torch import Tensor
@@ -21,8 +26,15 @@ from .._batching import chunks, per_example_chunk
 from .._compat import expand_additional_forward_args
 from .._targets import Target, expand_target, select_target
 from .._validation import per_input
+from ._counts import count_of
 
 ORDERS = ("morf", "lerf")
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype scores and sums are computed and returned in: float32 for float16,
+    bfloat16 and integer values, else ``dtype`` (float64 stays float64)."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 # --------------------------------------------------------------------------- layout and regions
@@ -89,11 +101,12 @@ def build_regions(
 
 
 def region_scores(attributions: tuple[Tensor, ...], regions: Regions) -> Tensor:
-    """``(B, L)`` summed attribution of every region."""
+    """``(B, L)`` summed attribution of every region, in :func:`accumulation_dtype`."""
     batch = attributions[0].shape[0]
-    out = attributions[0].new_zeros(batch, regions.total)
+    dtype = accumulation_dtype(attributions[0].dtype)
+    out = attributions[0].new_zeros(batch, regions.total, dtype=dtype)
     for a, ids in zip(attributions, regions.ids):
-        out.scatter_add_(1, ids.expand(batch, -1), a.reshape(batch, -1))
+        out.scatter_add_(1, ids.expand(batch, -1), a.reshape(batch, -1).to(dtype))
     return out
 
 
@@ -184,8 +197,9 @@ def removal_values(baselines: object, xs: tuple[Tensor, ...], name: str = "basel
 
 def blur_along_time(x: Tensor, feature_dim: int | None, sigma: float | None = None) -> Tensor:
     """Gaussian blur of every feature along time (kernel radius ``ceil(3 sigma)``,
-    edge values repeated at the ends). ``sigma=None`` uses ``T / 14``, the ratio
-    of the 16-pixel blur to 224-pixel images in the Guided AbsoluteGrad paper.
+    counted as :func:`~captum_ts.metrics._counts.count_of` does; edge values repeated
+    at the ends), computed in float32 at least. ``sigma=None`` uses ``T / 14``, the
+    ratio of the 16-pixel blur to 224-pixel images in the Guided AbsoluteGrad paper.
 
     >>> import torch
     >>> blur_along_time(torch.tensor([[0.0, 0.0, 3.0, 0.0, 0.0]]), None, sigma=1.0)
@@ -193,32 +207,48 @@ def blur_along_time(x: Tensor, feature_dim: int | None, sigma: float | None = No
     """
     t_axis = time_axis(x, feature_dim)
     n_time = x.shape[t_axis]
-    sigma = n_time / 14 if sigma is None else float(sigma)
-    if not math.isfinite(sigma) or sigma < 0:
+    share = Fraction(n_time, 14) if sigma is None else float(sigma)
+    if not math.isfinite(share) or share < 0:
         raise ValueError(f"`blur_sigma` must be a finite number >= 0, got {sigma}.")
-    if sigma == 0:
+    if share == 0:
         return x.clone()
-    radius = math.ceil(3 * sigma)
-    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    radius = count_of(share, 3)
+    dtype = accumulation_dtype(x.dtype)
+    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=dtype)
+    kernel = torch.exp(-0.5 * (offsets / float(share)) ** 2)
     kernel = (kernel / kernel.sum()).view(1, 1, -1)
-    moved = x.movedim(t_axis, -1)
+    moved = x.movedim(t_axis, -1).to(dtype)
     rows = moved.reshape(-1, 1, n_time)
     padded = torch.nn.functional.pad(rows, (radius, radius), mode="replicate")
     blurred = torch.nn.functional.conv1d(padded, kernel).reshape(moved.shape)
-    return blurred.movedim(-1, t_axis).contiguous()
+    return blurred.movedim(-1, t_axis).to(x.dtype).contiguous()
 
 
 # --------------------------------------------------------------------------- chunked forwards
 
 
+def check_finite_scores(scores: Tensor) -> Tensor:
+    """``scores`` (the selected model outputs) if all are finite, else a ValueError."""
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError(
+            "`forward_func` returned NaN or Inf for the target on the inputs or their perturbed "
+            "copies, so the metric cannot score them; check the model's output (e.g. overflow in "
+            "float16) and the removal values (`baselines`)."
+        )
+    return scores
+
+
 def output_scores(output: Tensor, target: Target, softmax: bool) -> Tensor:
-    """``(rows,)`` selected output, after a softmax over the last (class) axis when asked."""
+    """``(rows,)`` selected output in :func:`accumulation_dtype`, after a softmax over the
+    last (class) axis when asked."""
+    if not isinstance(output, Tensor):
+        raise TypeError(f"`forward_func` must return a tensor, got {type(output).__name__}.")
+    output = output.to(accumulation_dtype(output.dtype))
     if softmax:
-        if not isinstance(output, Tensor) or output.dim() < 2:
+        if output.dim() < 2:
             raise ValueError(
                 "`softmax=True` needs a classifier output of shape (B, C) (or (B, ..., C)); "
-                f"got {tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__}."
+                f"got {tuple(output.shape)}."
             )
         output = torch.softmax(output, dim=-1)
     return select_target(output, target)
@@ -231,10 +261,10 @@ def forward(
     additional_forward_args: object,
     softmax: bool = False,
 ) -> Tensor:
-    """One forward pass; ``(rows,)`` selected scores."""
+    """One forward pass; ``(rows,)`` selected scores, checked finite."""
     args = expand_additional_forward_args(additional_forward_args, 1)
     out = forward_func(*inputs, *args) if args is not None else forward_func(*inputs)
-    return output_scores(out, target, softmax)
+    return check_finite_scores(output_scores(out, target, softmax))
 
 
 def predicted_class(
@@ -253,6 +283,11 @@ def predicted_class(
             "`target=None` uses the predicted class, which needs a (B, C) classifier output; "
             "pass `target` explicitly."
         )
+    if out.is_floating_point() and not bool(torch.isfinite(out).all()):
+        raise ValueError(
+            "`target=None` uses the predicted class, but `forward_func` returned NaN or Inf on the "
+            "inputs; check the model or pass `target` explicitly."
+        )
     return out.argmax(1)
 
 
@@ -266,7 +301,8 @@ def score_copies(
     max_examples_per_batch: int | None,
     softmax: bool = False,
 ) -> Tensor:
-    """``(B, n_copies)`` scores of perturbed copies of every example.
+    """``(B, n_copies)`` scores of perturbed copies of every example, in
+    :func:`accumulation_dtype`, checked finite.
 
     ``build(start, stop)`` returns the copies ``start..stop-1`` of every example,
     sample-major (``B * (stop - start)`` rows). Each chunk goes through the model
@@ -289,9 +325,10 @@ def score_copies(
             if not parts:  # the first chunk checks the output and the target with clear errors
                 scores = output_scores(out, tgt, softmax)
             else:  # the same targets again: index directly
+                out = out.to(accumulation_dtype(out.dtype))
                 scores = _select_checked(torch.softmax(out, dim=-1) if softmax else out, tgt, index)
             parts.append(scores.reshape(batch, n))
-    return torch.cat(parts, dim=1)
+    return check_finite_scores(torch.cat(parts, dim=1))
 
 
 def _select_checked(output: Tensor, target: Target, index: Tensor) -> Tensor:

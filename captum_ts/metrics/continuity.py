@@ -13,8 +13,9 @@ from torch import Tensor
 from .._batching import chunks, per_example_chunk
 from .._compat import TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples, _is_tuple
 from .._noise import normal_draws
-from .._validation import check_inputs, check_nonnegative_float, check_positive_int
-from ._perturbation import as_container, as_tuple, expand_explanation_kwargs
+from .._validation import check_generator, check_inputs, check_nonnegative_float, check_positive_int
+from ._guard import guarded
+from ._perturbation import accumulation_dtype, as_container, as_tuple, expand_explanation_kwargs
 
 REDUCTIONS = ("max", "mean")
 
@@ -73,7 +74,13 @@ def continuity(
         **kwargs: passed to ``explanation_func``.
 
     Returns:
-        *Tensor* ``(B,)`` of continuity scores.
+        *Tensor* ``(B,)`` of continuity scores, computed and returned in float32 for
+        float16/bfloat16 inputs and explanations (else their float dtype). NaN or
+        Inf explanations raise a ValueError. The ``torch.nn.Module`` behind
+        ``explanation_func`` (a module in a closure, or the ``forward_func`` of a
+        Captum attributor whose ``attribute`` method it is) runs in eval mode and
+        is left exactly as it was (``captum_ts._state``); the explanation can still
+        take gradients.
 
     Examples::
 
@@ -88,18 +95,49 @@ def continuity(
     """
     is_tuple = _is_tuple(inputs)
     xs = tuple(x.detach() for x in _format_tensor_into_tuples(inputs))
-    batch = check_inputs(xs)
+    check_inputs(xs)
     check_positive_int(n_perturb_samples, "n_perturb_samples")
     check_positive_int(max_examples_per_batch, "max_examples_per_batch", allow_none=True)
+    check_generator(generator)
     if reduction not in REDUCTIONS:
         raise ValueError(f"`reduction` must be 'max' or 'mean', got {reduction!r}.")
     if perturb_radius is not None:
         perturb_radius = check_nonnegative_float(perturb_radius, "perturb_radius")
     perturb = _custom_perturbation(perturb_func, perturb_radius) if perturb_func is not None else None
     radii = None if perturb is not None else _radii(xs, perturb_radius)
+    with guarded(explanation_func):
+        return _continuity(
+            explanation_func,
+            xs,
+            is_tuple,
+            n_perturb_samples,
+            radii,
+            perturb,
+            reduction,
+            max_examples_per_batch,
+            generator,
+            kwargs,
+        )
 
+
+def _continuity(
+    explanation_func: Callable,
+    xs: tuple[Tensor, ...],
+    is_tuple: bool,
+    n_perturb_samples: int,
+    radii: tuple[Tensor, ...] | None,
+    perturb: Callable | None,
+    reduction: str,
+    max_examples_per_batch: int | None,
+    generator: torch.Generator | None,
+    kwargs: dict,
+) -> Tensor:
+    """The chunked loop of :func:`continuity`, ratios summed in float32 at least."""
+    batch = xs[0].shape[0]
     reference = _explain(explanation_func, xs, is_tuple, kwargs, batch)  # (B, D)
-    best = xs[0].new_full((batch,), float("-inf"), dtype=reference.dtype)
+    dtype = accumulation_dtype(torch.promote_types(reference.dtype, xs[0].dtype))
+    reference = reference.to(dtype)
+    best = xs[0].new_full((batch,), float("-inf"), dtype=dtype)
     total = torch.zeros_like(best)
     count = torch.zeros(batch, dtype=torch.long, device=best.device)
     per_chunk = per_example_chunk(n_perturb_samples, batch, rows_per_chunk=max_examples_per_batch)
@@ -117,11 +155,15 @@ def continuity(
             moved = perturb(tuple(x.repeat_interleave(n, dim=0) for x in xs), is_tuple)
         expanded = expand_explanation_kwargs(kwargs, batch, n)
         changed = _explain(explanation_func, moved, is_tuple, expanded, batch * n)
-        numerator = (changed.view(batch, n, -1) - reference.unsqueeze(1)).abs().sum(2).view(-1)
+        numerator = (changed.to(dtype).view(batch, n, -1) - reference.unsqueeze(1)).abs().sum(2).view(-1)
         step = torch.cat(
-            [(m.reshape(batch, n, -1) - x.reshape(batch, 1, -1)) for m, x in zip(moved, xs)], dim=2
+            [
+                (m.reshape(batch, n, -1).to(dtype) - x.reshape(batch, 1, -1).to(dtype))
+                for m, x in zip(moved, xs)
+            ],
+            dim=2,
         )
-        denominator = step.to(numerator.dtype).square().sum(2).view(-1).sqrt()
+        denominator = step.square().sum(2).view(-1).sqrt()
         valid = (denominator > 0).view(batch, n)
         ratio = (numerator / torch.where(denominator > 0, denominator, 1.0)).view(batch, n)
         best = torch.maximum(best, ratio.masked_fill(~valid, float("-inf")).amax(1))

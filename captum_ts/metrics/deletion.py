@@ -5,8 +5,8 @@ as in the Guided AbsoluteGrad paper's evaluation (``xauc_eval``), along time."""
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import torch
 from captum.log import log_usage
@@ -15,6 +15,8 @@ from torch import Tensor
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
 from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int, per_input
+from ._counts import count_of, read_shares
+from ._guard import guarded
 from ._perturbation import (
     as_tuple,
     blur_along_time,
@@ -60,7 +62,9 @@ def deletion_auc(
     Regions are ``patch_size`` time steps (all features, or each feature with
     ``feature_wise=True``) ranked by summed attribution; the share
     :math:`\varphi` removes the top :math:`\lceil \varphi L \rceil` of the ``L``
-    regions. The default fractions ``0, 0.1, ..., 0.9`` and the softmax
+    regions, exactly: a share given in floating point counts as the fraction it
+    stands for (``0.3`` in float32 is ``3/10``, see ``captum_ts/metrics/_counts.py``),
+    so ``0.3`` of 10 regions is 3. The default fractions ``0, 0.1, ..., 0.9`` and the softmax
     probability reproduce the paper's protocol (``sklearn.metrics.auc`` over
     ``0.1..1.0`` of the same ten values), so the area is at most 0.9; pass
     ``fractions=[k / 10 for k in range(11)]`` to integrate over the whole ``[0, 1]``.
@@ -73,7 +77,8 @@ def deletion_auc(
             broadcast).
         target (int, Tensor or list, optional): the class; ``None`` uses the class
             the model predicts.
-        fractions (sequence of float): increasing shares in ``[0, 1]``.
+        fractions (sequence of float): increasing shares in ``[0, 1]`` (Python
+            numbers, or a 1-D tensor or array in any float dtype).
         baselines (float, Tensor, tuple or ``"blur"``): the deletion value (default
             0, as the paper's images); ``"blur"`` deletes to a blurred copy.
         patch_size (int): time steps per region.
@@ -88,7 +93,10 @@ def deletion_auc(
         return_curve (bool): also return the ``(B, len(fractions))`` curve.
 
     Returns:
-        ``(B,)`` AUC per example, or ``(auc, curve)``.
+        ``(B,)`` AUC per example, or ``(auc, curve)``; float32 for float16/bfloat16
+        models, else the model output's float dtype. A NaN or Inf model output
+        raises a ValueError. A ``torch.nn.Module`` behind ``forward_func`` runs in
+        eval mode and is left exactly as it was (``captum_ts._state``).
 
     Examples::
 
@@ -196,7 +204,7 @@ def _fraction_auc(
     attrs = check_attributions(as_tuple(attributions), xs)
     check_positive_int(patch_size, "patch_size")
     check_positive_int(max_examples_per_batch, "max_examples_per_batch", allow_none=True)
-    frac = _check_fractions(fractions, xs[0])
+    shares = _check_fractions(fractions)
     if isinstance(baselines, str):
         if baselines != "blur":
             raise ValueError(f"`baselines` must be a number, a tensor or 'blur', got {baselines!r}.")
@@ -204,15 +212,9 @@ def _fraction_auc(
         fills = tuple(blur_along_time(x, d, blur_sigma) for x, d in zip(xs, fdims))
     else:
         fills = removal_values(baselines, xs)
-    if target is None:
-        target = predicted_class(forward_func, xs, additional_forward_args)
-    tgt = normalize_target(target, batch)
-
     regions = build_regions(xs, feature_dim, patch_size, feature_wise)
     pos = cell_positions(rank_positions(region_scores(attrs, regions), "morf"), regions)
-    counts = torch.tensor(
-        [math.ceil(float(f) * regions.total - 1e-9) for f in frac.tolist()], device=xs[0].device
-    )
+    counts = torch.tensor([count_of(f, regions.total) for f in shares], device=xs[0].device)
     # deletion: the top regions take the baseline; insertion: they come from the input
     ranked, rest = (xs, fills) if insertion else (fills, xs)
     ranked, rest = flat_rows(ranked, xs), flat_rows(rest, xs)
@@ -220,28 +222,31 @@ def _fraction_auc(
     def build(s0: int, s1: int) -> tuple[Tensor, ...]:
         return masked_copies(pos, counts[s0:s1], ranked, rest, xs)
 
-    curve = score_copies(
-        forward_func,
-        build,
-        frac.numel(),
-        batch,
-        tgt,
-        additional_forward_args,
-        max_examples_per_batch,
-        softmax,
-    )
-    widths = (frac[1:] - frac[:-1]).to(curve.dtype)
+    with guarded(forward_func):
+        if target is None:
+            target = predicted_class(forward_func, xs, additional_forward_args)
+        curve = score_copies(
+            forward_func,
+            build,
+            len(shares),
+            batch,
+            normalize_target(target, batch),
+            additional_forward_args,
+            max_examples_per_batch,
+            softmax,
+        )
+    widths = torch.tensor([float(s) for s in shares], dtype=torch.float64).diff()
+    widths = widths.to(device=curve.device, dtype=curve.dtype)
     auc = ((curve[:, :-1] + curve[:, 1:]) * widths).sum(1) / 2
     return (auc, curve) if return_curve else auc
 
 
-def _check_fractions(fractions: Sequence[float], like: Tensor) -> Tensor:
-    try:
-        values = [float(f) for f in fractions]
-    except TypeError as err:
-        raise TypeError(f"`fractions` must be a sequence of numbers, got {fractions!r}.") from err
-    ok = len(values) >= 2 and all(0 <= v <= 1 for v in values)
-    ok = ok and all(a < b for a, b in itertools.pairwise(values))
+def _check_fractions(fractions: Sequence[float]) -> list[Fraction]:
+    """The fractions as exact rationals: at least 2, increasing, in [0, 1]."""
+    shares = read_shares(fractions, "fractions")
+    ok = len(shares) >= 2 and all(0 <= v <= 1 for v in shares)
+    ok = ok and all(a < b for a, b in itertools.pairwise(shares))
     if not ok:
+        values = [float(v) for v in shares]
         raise ValueError(f"`fractions` must be at least 2 increasing numbers in [0, 1], got {values!r}.")
-    return torch.tensor(values, dtype=like.dtype, device=like.device)
+    return shares

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .._validation import check_positive_int, per_input
+from .._validation import check_generator, check_positive_int, per_input
 from ._perturbation import time_axis
 
 SHIFT_MODES = ("edge", "roll", "zero")
@@ -37,6 +37,7 @@ def time_shift(
     tensor([[0., 0., 1., 2., 3.]])
     """
     check_positive_int(max_shift, "max_shift")
+    check_generator(generator)
     if mode not in SHIFT_MODES:
         raise ValueError(f"`mode` must be one of {SHIFT_MODES}, got {mode!r}.")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import torch
 from captum.log import log_usage
@@ -14,7 +15,10 @@ from torch import Tensor
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
 from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int
+from ._counts import count_of, read_shares
+from ._guard import guarded
 from ._perturbation import (
+    accumulation_dtype,
     as_tuple,
     check_attributions,
     flat_rows,
@@ -71,7 +75,9 @@ def rcap(
         \mathrm{RCAP} = \frac{1}{K}\sum_k h_k\,\pi_k .
 
     :math:`h_k` rewards a concentrated (low-noise) map, :math:`\pi_k` a map whose top
-    alone carries the prediction. Higher is better. As in the authors' code, when
+    alone carries the prediction. Higher is better. :math:`\lfloor n p_k\rfloor` is
+    exact: a level given in floating point counts as the fraction it stands for
+    (``0.7`` is ``7/10``, see ``captum_ts/metrics/_counts.py``). As in the authors' code, when
     the highest threshold equals the map maximum (nothing would be revealed) and
     all thresholds are distinct, that level is dropped. All levels of all examples
     go through the model in batched forwards.
@@ -97,7 +103,10 @@ def rcap(
             hit rates and probabilities instead of the ``(B,)`` scores.
 
     Returns:
-        *Tensor* ``(B,)`` of RCAP scores, or an :class:`RCAPResult`.
+        *Tensor* ``(B,)`` of RCAP scores, or an :class:`RCAPResult`; float32 for
+        float16/bfloat16 models and maps, else their float dtype. A NaN or Inf model
+        output raises a ValueError. A ``torch.nn.Module`` behind ``forward_func`` runs
+        in eval mode and is left exactly as it was (``captum_ts._state``).
 
     Examples::
 
@@ -114,15 +123,13 @@ def rcap(
     batch = check_inputs(xs)
     attrs = check_attributions(as_tuple(attributions), xs)
     check_positive_int(max_examples_per_batch, "max_examples_per_batch", allow_none=True)
-    level_t = _check_levels(levels, xs[0])
+    shares = _check_levels(levels)
     fills = removal_values(baselines, xs)
-    if target is None:
-        target = predicted_class(forward_func, xs, additional_forward_args)
-    tgt = normalize_target(target, batch)
 
-    sal = _minmax(torch.cat([a.reshape(batch, -1) for a in attrs], dim=1))  # (B, n)
+    flat = torch.cat([a.reshape(batch, -1) for a in attrs], dim=1)
+    sal = _minmax(flat.to(accumulation_dtype(flat.dtype)))  # (B, n)
     n_cells = sal.shape[1]
-    ranks = torch.floor(level_t * n_cells + 1e-6).long().sub(1).clamp(0, n_cells - 1)  # (K,)
+    ranks = [min(max(count_of(p, n_cells, "floor") - 1, 0), n_cells - 1) for p in shares]  # (K,)
     thresholds = sal.sort(dim=1).values[:, ranks]  # (B, K), decreasing along K
     used = _used_levels(thresholds, sal.amax(1))
     revealed = sal.unsqueeze(1) > thresholds.unsqueeze(2)  # (B, K, n)
@@ -137,32 +144,35 @@ def rcap(
             for m, keep, fill, x in zip(parts, kept, removed, xs)
         )
 
-    prob = score_copies(
-        forward_func,
-        build,
-        level_t.numel(),
-        batch,
-        tgt,
-        additional_forward_args,
-        max_examples_per_batch,
-        softmax,
-    )
-    weights = used.to(hit.dtype)
+    with guarded(forward_func):
+        if target is None:
+            target = predicted_class(forward_func, xs, additional_forward_args)
+        prob = score_copies(
+            forward_func,
+            build,
+            len(shares),
+            batch,
+            normalize_target(target, batch),
+            additional_forward_args,
+            max_examples_per_batch,
+            softmax,
+        )
+    result_dtype = torch.promote_types(sal.dtype, prob.dtype)
+    hit, prob = hit.to(result_dtype), prob.to(result_dtype)
+    weights = used.to(result_dtype)
     score = (hit * prob * weights).sum(1) / weights.sum(1)
     if return_levels:
+        level_t = torch.tensor([float(p) for p in shares], dtype=result_dtype, device=score.device)
         return RCAPResult(score=score, hit_rate=hit, probability=prob, levels=level_t, used=used)
     return score
 
 
-def _check_levels(levels: Sequence[float], like: Tensor) -> Tensor:
-    """Levels as a descending tensor; each in (0, 1), no duplicates."""
-    try:
-        values = sorted((float(v) for v in levels), reverse=True)
-    except TypeError as err:
-        raise TypeError(f"`levels` must be a sequence of numbers, got {levels!r}.") from err
-    if not values or any(not 0 < v < 1 for v in values) or len(set(values)) != len(values):
+def _check_levels(levels: Sequence[float]) -> list[Fraction]:
+    """Levels as exact rationals, descending; each in (0, 1), no duplicates."""
+    shares = sorted(read_shares(levels, "levels"), reverse=True)
+    if not shares or any(not 0 < v < 1 for v in shares) or len(set(shares)) != len(shares):
         raise ValueError(f"`levels` must be distinct numbers in (0, 1), got {list(levels)!r}.")
-    return torch.tensor(values, dtype=like.dtype, device=like.device)
+    return shares
 
 
 def _minmax(sal: Tensor) -> Tensor:

@@ -18,7 +18,9 @@ from torch import Tensor
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples, _is_tuple
 from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int
+from ._guard import guarded
 from ._perturbation import (
+    accumulation_dtype,
     as_container,
     as_tuple,
     build_regions,
@@ -60,7 +62,8 @@ class SelectivityResult:
 
 
 def curve_summaries(curve: Tensor) -> tuple[Tensor, Tensor]:
-    """Normalised trapezoid AUC over ``k / L`` and AOPC of ``(B, L + 1)`` curves.
+    """Normalised trapezoid AUC over ``k / L`` and AOPC of ``(B, L + 1)`` curves,
+    summed in float32 at least (float16/bfloat16 curves give float32 summaries).
 
     >>> import torch
     >>> from captum_ts.metrics import curve_summaries
@@ -71,6 +74,7 @@ def curve_summaries(curve: Tensor) -> tuple[Tensor, Tensor]:
     n = curve.shape[1] - 1
     if n < 1:
         raise ValueError("a selectivity curve needs at least 2 points (n_steps >= 1).")
+    curve = curve.to(accumulation_dtype(curve.dtype))
     auc = (curve[:, :-1] + curve[:, 1:]).sum(1) / (2 * n)
     aopc = curve[:, 0] - curve.mean(1)
     return auc, aopc
@@ -152,7 +156,12 @@ def selectivity(
 
     Returns:
         SelectivityResult: ``curve`` ``(B, n_steps + 1)``, ``auc`` ``(B,)``,
-        ``aopc`` ``(B,)``, on the inputs' device.
+        ``aopc`` ``(B,)``, on the inputs' device; float32 for float16/bfloat16
+        models, else the model output's float dtype. A NaN or Inf model output
+        raises a ValueError. A ``torch.nn.Module`` behind ``forward_func`` (and
+        behind ``explanation_func``, e.g. ``Saliency(model).attribute``) runs in eval
+        mode and is left exactly as it was (``captum_ts._state``); the explanation
+        function can still take gradients.
 
     Examples::
 
@@ -193,24 +202,25 @@ def selectivity(
         )
         return check_attributions(as_tuple(out), xs, "explanation_func output")
 
-    first = check_attributions(as_tuple(attributions), xs) if attributions is not None else explain(xs)
-    if recompute:
-        curve = _recomputed_curve(
-            forward_func, xs, first, explain, regions, fills, n, order, tgt, additional_forward_args
-        )
-    else:
-        pos = cell_positions(rank_positions(region_scores(first, regions), order), regions)
-        counts = torch.arange(n + 1, device=xs[0].device)
-        removed, kept = flat_rows(fills, xs), flat_rows(xs, xs)
-        curve = score_copies(
-            forward_func,
-            lambda s0, s1: masked_copies(pos, counts[s0:s1], removed, kept, xs),
-            n + 1,
-            batch,
-            tgt,
-            additional_forward_args,
-            max_examples_per_batch,
-        )
+    with guarded(forward_func, explanation_func):
+        first = check_attributions(as_tuple(attributions), xs) if attributions is not None else explain(xs)
+        if recompute:
+            curve = _recomputed_curve(
+                forward_func, xs, first, explain, regions, fills, n, order, tgt, additional_forward_args
+            )
+        else:
+            pos = cell_positions(rank_positions(region_scores(first, regions), order), regions)
+            counts = torch.arange(n + 1, device=xs[0].device)
+            removed, kept = flat_rows(fills, xs), flat_rows(xs, xs)
+            curve = score_copies(
+                forward_func,
+                lambda s0, s1: masked_copies(pos, counts[s0:s1], removed, kept, xs),
+                n + 1,
+                batch,
+                tgt,
+                additional_forward_args,
+                max_examples_per_batch,
+            )
     auc, aopc = curve_summaries(curve)
     return SelectivityResult(curve=curve, auc=auc, aopc=aopc, n_regions=regions.total)
 

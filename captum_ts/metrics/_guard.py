@@ -1,0 +1,37 @@
+"""Hold the models a metric runs for the whole call, by the policy of ``captum_ts._state``:
+eval mode, one call per model at a time, and everything restored afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+
+from torch import nn
+
+from .._state import find_module, guarded_model
+
+
+def model_behind(func: Callable | None) -> nn.Module | None:
+    """The ``nn.Module`` a forward or explanation function runs: as found by
+    :func:`captum_ts._state.find_module`, or, for the ``attribute`` method of a Captum
+    attributor (``Saliency(model).attribute``), the module behind its ``forward_func``."""
+    if func is None:
+        return None
+    module = find_module(func)
+    if module is None:
+        inner = getattr(getattr(func, "__self__", None), "forward_func", None)
+        module = find_module(inner) if callable(inner) else None
+    return module
+
+
+@contextmanager
+def guarded(*funcs: Callable | None) -> Iterator[None]:
+    """Hold every distinct model behind ``funcs`` with :func:`captum_ts._state.guarded_model`
+    (parameters keep ``requires_grad``, so an explanation function can still take
+    gradients). Models are taken in a fixed order, so two calls sharing two models
+    cannot deadlock."""
+    modules = {id(m): m for m in map(model_behind, funcs) if m is not None}
+    with ExitStack() as stack:
+        for key in sorted(modules):
+            stack.enter_context(guarded_model(modules[key]))
+        yield
