@@ -31,13 +31,18 @@ _LOCKS_GUARD = threading.Lock()
 
 def find_module(forward_func: Callable) -> nn.Module | None:
     """The ``nn.Module`` behind a forward function: the module itself, the owner of a
-    bound method (``model.forward``), the function of a ``functools.partial``, or a
-    module a wrapper function closes over (``lambda x: model(x).softmax(-1)``)."""
+    bound method (``model.forward``), the model of a Captum attributor whose bound
+    ``attribute`` is passed (``Saliency(model).attribute``), the function of a
+    ``functools.partial``, or a module a wrapper function closes over
+    (``lambda x: model(x).softmax(-1)``)."""
     if isinstance(forward_func, nn.Module):
         return forward_func
     owner = getattr(forward_func, "__self__", None)
     if isinstance(owner, nn.Module):
         return owner
+    inner = getattr(owner, "forward_func", None)
+    if callable(inner) and inner is not forward_func:
+        return find_module(inner)
     if isinstance(forward_func, functools.partial):
         return find_module(forward_func.func)
     for cell in getattr(forward_func, "__closure__", None) or ():

@@ -12,16 +12,9 @@ from .._state import find_module, guarded_model
 
 
 def model_behind(func: Callable | None) -> nn.Module | None:
-    """The ``nn.Module`` a forward or explanation function runs: as found by
-    :func:`captum_ts._state.find_module`, or, for the ``attribute`` method of a Captum
-    attributor (``Saliency(model).attribute``), the module behind its ``forward_func``."""
-    if func is None:
-        return None
-    module = find_module(func)
-    if module is None:
-        inner = getattr(getattr(func, "__self__", None), "forward_func", None)
-        module = find_module(inner) if callable(inner) else None
-    return module
+    """The ``nn.Module`` a forward or explanation function runs (see
+    :func:`captum_ts._state.find_module`), or None."""
+    return None if func is None else find_module(func)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ and CPP remove points one at a time and add up every step's change of the output
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .._compat import (
 )
 from .._state import guarded_model
 from .._validation import check_inputs, check_positive_int, per_input
+from ._counts import count_of, read_shares
 from ._perturbation import (
     as_tuple,
     blur_along_time,
@@ -41,7 +41,6 @@ from ._perturbation import (
 
 #: a fraction ``f`` of ``L`` regions whose product is this close (relative) to an integer
 #: counts as that integer, so float32 fractions like ``0.1`` give 3 of 30, not 4
-_FRACTION_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -293,13 +292,12 @@ def step_count(n_steps: object, total: int) -> int:
                 "a fraction in (0, 1], or None to remove every region."
             )
         return k
-    share = float(n_steps)
+    (share,) = read_shares([n_steps], "n_steps")
     if not 0 < share <= 1:
-        raise ValueError(f"`n_steps`={share} as a fraction must lie in (0, 1]; pass an int for a count.")
-    exact = share * total
-    nearest = round(exact)
-    k = nearest if abs(exact - nearest) <= _FRACTION_TOLERANCE * exact else math.ceil(exact)
-    return max(1, min(k, total))
+        raise ValueError(
+            f"`n_steps`={float(share)} as a fraction must lie in (0, 1]; pass an int for a count."
+        )
+    return max(1, min(count_of(share, total), total))
 
 
 def _fills(

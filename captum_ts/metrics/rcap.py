@@ -5,7 +5,7 @@ model whether it still sees the class."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import torch
@@ -44,7 +44,7 @@ class RCAPResult:
     score: Tensor
     hit_rate: Tensor
     probability: Tensor
-    levels: Tensor
+    levels: Tensor = field(metadata={"per_example": False})
     used: Tensor
 
 
