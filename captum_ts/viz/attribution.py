@@ -65,7 +65,7 @@ def plot_attribution(
     low, high = x.min(0), x.max(0)
     span = np.where(high > low, high - low, 1.0)
     bottoms = n_feat - 1 - np.arange(n_feat)
-    ax.plot(np.arange(n_time), bottoms + 0.1 + 0.8 * (x - low) / span, color="k", lw=1)
+    ax.plot(np.arange(n_time), bottoms + 0.1 + 0.8 * (x - low) / span, color="k", lw=1, label=names)
     ranges = [f"{name}\n[{lo:.3g}, {hi:.3g}]" for name, lo, hi in zip(names, low, high)]
     ax.set_yticks(np.arange(n_feat) + 0.5, ranges[::-1], fontsize=8)
     ax.set_xlim(-0.5, n_time - 0.5)

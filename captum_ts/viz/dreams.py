@@ -270,13 +270,13 @@ def plot_regularizer_comparison(
             ax.plot(steps, row, color=f"C{j % 10}", lw=1, alpha=0.8, label=f"row {j}")
         tv = np.abs(np.diff(x, axis=1)).sum((1, 2)).mean()
         norm = np.sqrt((x**2).sum((1, 2))).mean()
-        ax.set_title(f"{name}: TV {tv:.3g}, L2 {norm:.3g}", fontsize=9)
+        ax.set_title(f"{name}: mean TV {tv:.3g}, L2 {norm:.3g}", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("time step")
         integer_ticks(ax.xaxis)
     longest = max(batches.values(), key=len)
     handles = [Line2D([], [], color=f"C{j % 10}", lw=1, label=f"row {j}") for j in range(len(longest))]
-    legend_below(fig, handles, title="dreamed row (same start in every panel); titles: mean over rows")
+    legend_below(fig, handles, title="dreamed row", title_fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
     return fig

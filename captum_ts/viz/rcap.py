@@ -58,12 +58,13 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
     jitter = np.concatenate([np.linspace(-0.25, 0.25, s.size) if s.size > 1 else [0.0] for s in scores])
     dots_x = np.repeat(slots, [s.size for s in scores]) + jitter
     bar_ax.scatter(dots_x, np.concatenate(scores), s=8, color="k", alpha=0.6, lw=0, label="one series")
-    bar_ax.set_xticks(slots, names, rotation=20, ha="right")
+    ticks = [f"{n}\nmean {m:.3f}" for n, m in zip(names, means)]
+    bar_ax.set_xticks(
+        slots, ticks, rotation=20 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center"
+    )
     bar_ax.set_ylabel("RCAP (higher is better)")
     top = max(max(float(s.max()) for s in scores), max(m + e for m, e in zip(means, errors)))
     bar_ax.set_ylim(0, max(1e-3, top) * 1.15)
-    for i, m in enumerate(means):
-        bar_ax.text(i + 0.3, m, f"{m:.3f}", ha="left", va="center", fontsize=8)
     bar_ax.legend(fontsize=LEGEND_FONT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     if with_levels:
         level_ax = axes[0, 1]

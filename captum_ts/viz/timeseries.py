@@ -94,7 +94,8 @@ def visualize_timeseries_attr(
     the lines and each covers its step from midpoint to midpoint (also for uneven
     ``x_values``); in ``colored_graph`` every step, the last one too, gets the colour of
     its own attribution, and the y-range fits the data; ``overlay_combined`` labels
-    unnamed channels ``channel c``; the colour bar is labelled. Mismatched shapes, bad
+    unnamed channels ``channel c`` (in the legend, or as
+    the panel's y label); the colour bar is labelled. Mismatched shapes, bad
     names or arguments raise ``ValueError``/``TypeError`` naming the argument, and a map
     with no value of the requested sign draws a blank overlay with a warning instead of
     Captum's ``AssertionError``.
@@ -148,12 +149,11 @@ def visualize_timeseries_attr(
         panels[0].legend(loc="best", fontsize=LEGEND_FONT)
     for c, ax in enumerate(panels if not combined else []):
         if method == "overlay_individual":
-            ax.plot(x, values[c], **pyplot_kwargs)
+            ax.plot(x, values[c], **{"label": labels[c] if labels else f"channel {c}", **pyplot_kwargs})
             _spans(ax, x, norm_attr[c], colormap, norm, alpha_overlay)
         else:
             _colored_line(ax, x, values[c], norm_attr[c], colormap, norm, pyplot_kwargs)
-        if labels is not None:
-            ax.set_ylabel(labels[c])
+        ax.set_ylabel(labels[c] if labels else f"channel {c}")
     edges = _edges(x)
     for ax in panels:
         ax.set_xlim(edges[0], edges[-1])

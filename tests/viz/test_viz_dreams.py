@@ -86,7 +86,7 @@ def test_plot_regularizer_comparison_shares_y_and_reports_tv_and_norm():
     flat = np.zeros((2, 10))
     saw = np.tile([1.0, -1.0], (2, 5))
     fig = plot_regularizer_comparison({"smooth": flat, "rough": saw})
-    assert [ax.get_title() for ax in fig.axes] == ["smooth: TV 0, L2 0", "rough: TV 18, L2 3.16"]
+    assert [ax.get_title() for ax in fig.axes] == ["smooth: mean TV 0, L2 0", "rough: mean TV 18, L2 3.16"]
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
     with pytest.raises(ValueError, match="empty"):
         plot_regularizer_comparison({})
