@@ -14,8 +14,8 @@ from ._style import LEGEND_FONT, legend_beside
 
 
 def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure:
-    """Left: mean RCAP per method with one standard error, and every series' score as
-    a dot. Right (when the results
+    """Left: mean RCAP per method (horizontal bars) with one standard error, and every
+    series' score as a dot. Right (when the results
     carry levels, i.e. ``rcap(..., return_levels=True)``): the mean hit rate
     (dashed), recovered probability (dotted) and their product (solid) per level,
     from the smallest revealed region (highest level) to the largest.
@@ -51,20 +51,19 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
     errors = [s.std(ddof=1) / np.sqrt(s.size) if s.size > 1 else 0.0 for s in scores]
     colors = [f"C{i}" for i in range(len(names))]
     slots = np.arange(len(names))
-    bar_ax.bar(
-        slots, means, yerr=errors, color=colors, alpha=0.45, capsize=3, label="mean ± 1 standard error"
+    # horizontal bars: long method names stay readable side by side
+    bar_ax.barh(
+        slots, means, xerr=errors, color=colors, alpha=0.45, capsize=3, label="mean ± 1 standard error"
     )
     # every series as a dot, so the mean hides neither a spread nor two groups
     jitter = np.concatenate([np.linspace(-0.25, 0.25, s.size) if s.size > 1 else [0.0] for s in scores])
-    dots_x = np.repeat(slots, [s.size for s in scores]) + jitter
-    bar_ax.scatter(dots_x, np.concatenate(scores), s=8, color="k", alpha=0.6, lw=0, label="one series")
-    ticks = [f"{n}\nmean {m:.3f}" for n, m in zip(names, means)]
-    bar_ax.set_xticks(
-        slots, ticks, rotation=20 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center"
-    )
-    bar_ax.set_ylabel("RCAP (higher is better)")
+    dots_y = np.repeat(slots, [s.size for s in scores]) + jitter
+    bar_ax.scatter(np.concatenate(scores), dots_y, s=8, color="k", alpha=0.6, lw=0, label="one series")
+    bar_ax.set_yticks(slots, [f"{n}\nmean {m:.3f}" for n, m in zip(names, means)], fontsize=9)
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlabel("RCAP (higher is better)")
     top = max(max(float(s.max()) for s in scores), max(m + e for m, e in zip(means, errors)))
-    bar_ax.set_ylim(0, max(1e-3, top) * 1.15)
+    bar_ax.set_xlim(0, max(1e-3, top) * 1.15)
     bar_ax.legend(fontsize=LEGEND_FONT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     if with_levels:
         level_ax = axes[0, 1]
@@ -85,7 +84,7 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
             level_ax.plot(levels, prob, color=color, ls=":", lw=1.3, label=f"{name}: probability")
         level_ax.invert_xaxis()
         level_ax.set_xlabel("percentile level p (the revealed region grows to the right)")
-        level_ax.set_ylabel("mean over the series that use the level")
+        level_ax.set_ylabel("mean over series")
         level_ax.set_ylim(0, 1.02)
         legend_beside(level_ax)
     if title:

@@ -83,7 +83,12 @@ CASES = {
         ),
         None,
     ),
-    "plot_rcap": (lambda: viz.plot_rcap({"a": RCAP, "b": RCAP}, title="RCAP"), None),
+    "plot_rcap": (
+        lambda: viz.plot_rcap(
+            {"Guided AbsoluteGrad": RCAP, "Saliency (abs)": RCAP, "SmoothGrad": RCAP}, title="RCAP"
+        ),
+        None,
+    ),
     "plot_regularizer_comparison": (
         lambda: viz.plot_regularizer_comparison(
             {"a": BATCH, "b": BATCH / 2}, n_cols=1, suptitle="regularisers"
@@ -160,7 +165,7 @@ def _texts(fig):
 
 
 def _boxes(fig, renderer):
-    """Titles, suptitle, axis labels and legends: what must not overlap."""
+    """Titles, suptitle, axis labels, x tick labels and legends: what must not overlap."""
     items = []
     for ax in fig.axes:
         if not ax.get_visible():
@@ -168,6 +173,11 @@ def _boxes(fig, renderer):
         for part in (ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label):
             if part.get_visible() and part.get_text():
                 items.append((part.get_text(), part.get_window_extent(renderer)))
+        lo, hi = sorted(ax.get_xlim())
+        for tick in ax.xaxis.get_major_ticks():
+            label = tick.label1
+            if lo <= tick.get_loc() <= hi and label.get_visible() and label.get_text():
+                items.append((label.get_text(), label.get_window_extent(renderer)))
         for child in ax.child_axes:
             if child.xaxis.label.get_text():
                 items.append((child.xaxis.label.get_text(), child.xaxis.label.get_window_extent(renderer)))
