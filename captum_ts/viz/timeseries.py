@@ -89,7 +89,7 @@ def visualize_timeseries_attr(
     ``plt.show()``; ``use_pyplot=False`` returns a figure pyplot does not know.
 
     Differences from Captum, all in how it is drawn, never in the colours: it runs on
-    matplotlib >= 3.9 (no ``cm.get_cmap``); it changes only its own figure (Captum's
+    matplotlib 3.9+, where ``cm.get_cmap`` is gone; it changes only its own figure (Captum's
     ``plt.xlim``/``plt.subplots_adjust`` act on pyplot's current figure); spans sit behind
     the lines and each covers its step from midpoint to midpoint (also for uneven
     ``x_values``); in ``colored_graph`` every step, the last one too, gets the colour of
