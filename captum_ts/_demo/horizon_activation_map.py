@@ -40,12 +40,11 @@ def run(ctx: DemoContext) -> str:
         for name, model in models.items():
             results[split, name] = HorizonActivationMap(model).attribute_loader(loader, max_batches=3)
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.4))
+    fig, axes = plt.subplots(3, 1, figsize=(9.5, 12), layout="constrained")
     for ax, split in zip(axes[:2], ("train", "test")):
         curves = {name: results[split, name] for name in models}
         plot_horizon_activation_map(curves, ax=ax, normalize=True, title=f"{split} windows")
     plot_ham_difference({name: results["test", name] for name in models}, ax=axes[2], title="test windows")
-    fig.tight_layout()
     image = ctx.save(fig, "horizon_activation_map")
 
     rows = []

@@ -1,5 +1,6 @@
 """Matplotlib figures for time-series explanations; functions return Axes or Figures
-and never call ``plt.show()``."""
+and never call ``plt.show()``, except :func:`visualize_timeseries_attr` with
+``use_pyplot=True`` (Captum's default for that function)."""
 
 from .attribution import plot_attribution, plot_attribution_comparison
 from .cumulative import plot_cumulative_curves
@@ -9,6 +10,7 @@ from .horizons_heatmap import plot_horizon_lag_heatmap, plot_importance_over_tim
 from .masks import plot_mask_over_states
 from .rcap import plot_rcap
 from .selectivity import plot_selectivity_curves
+from .timeseries import visualize_timeseries_attr
 
 __all__ = [
     "plot_attribution",
@@ -26,4 +28,5 @@ __all__ = [
     "plot_rcap",
     "plot_regularizer_comparison",
     "plot_selectivity_curves",
+    "visualize_timeseries_attr",
 ]

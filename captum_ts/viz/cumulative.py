@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from matplotlib.axes import Axes
 
-from .selectivity import plot_selectivity_curves
+from .selectivity import as_curves, draw_curves
 
 
 def plot_cumulative_curves(
@@ -30,12 +30,20 @@ def plot_cumulative_curves(
     >>> [t.get_text() for t in ax.get_legend().get_texts()]
     ['a', 'b']
     """
-    ax = plot_selectivity_curves(
-        results, ax=ax, xlabel="points removed", ylabel=ylabel, title=title, band=band
-    )
-    for line, (name, result) in zip(ax.lines[-len(results) :], results.items()):
+    if not isinstance(results, Mapping):
+        raise TypeError(f"`results` must be a mapping {{method: curves}}, got {type(results).__name__}.")
+    if not results:
+        raise ValueError("`results` is empty; pass at least one method's curves.")
+    curves = {name: as_curves(result, name) for name, result in results.items()}
+    labels = {}
+    for name, result in results.items():
         score, metric = getattr(result, "score", None), getattr(result, "metric", None)
-        if score is not None and metric is not None:
-            line.set_label(f"{name} ({metric.upper()} {float(score.mean()):.3g})")
-    ax.legend(fontsize=8)
+        labels[name] = name if score is None or metric is None else (
+            f"{name} ({metric.upper()} {float(score.mean()):.3g})"
+        )  # fmt: skip
+    ax = draw_curves(curves, labels, ax, None, band)
+    ax.set_xlabel("points removed")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, loc="left", fontsize=10)
     return ax

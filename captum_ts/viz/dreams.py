@@ -9,11 +9,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from .._validation import check_positive_int
 from ._arrays import as_batch, check_index, check_names, to_array
+from ._style import integer_ticks, legend_below, legend_beside, unique_handles
 
 __all__ = ["plot_border_dreams", "plot_dream_trajectory", "plot_dreams", "plot_regularizer_comparison"]
+
+
+DREAM_LABEL = "dream, one line per restart (colour: class)"
 
 
 def _as_labels(labels: object, n: int, name: str = "labels") -> np.ndarray:
@@ -47,18 +52,20 @@ def plot_dreams(
     feature_names: Sequence[str] | None = None,
     channels_last: bool = True,
     suptitle: str | None = None,
+    n_reference: int = 5,
 ) -> Figure:
     """The dreamed sequences of every class: one column per class (one row per
-    feature), every restart as a thin line and their mean as a thick one.
+    feature), every restart as its own line. No mean is drawn: restarts that find
+    different patterns (a bump early or late, up or down) would average to nothing.
 
-    ``reference=(series, labels)`` shades each class's real data behind the dreams
-    (mean plus and minus one standard deviation), so a dream can be compared with
-    what the class looks like.
+    ``reference=(series, labels)`` draws the first ``n_reference`` real series of each
+    class as thin grey lines behind the dreams, so a dream can be compared with what the
+    class looks like (a mean of real series would, again, blur patterns that move).
 
     >>> import numpy as np
     >>> fig = plot_dreams(np.random.randn(6, 40), labels=[0, 0, 0, 1, 1, 1])
     >>> len(fig.axes), len(fig.axes[0].lines)
-    (2, 4)
+    (2, 3)
     """
     x = as_batch(dreams, "dreams", channels_last)
     y = _as_labels(labels, len(x))
@@ -71,36 +78,36 @@ def plot_dreams(
         if rx.shape[1:] != x.shape[1:]:
             raise ValueError(f"`reference` series have shape {rx.shape[1:]}, the dreams {x.shape[1:]}.")
         ref = (rx, ry)
+    check_positive_int(n_reference, "n_reference")
     n_feat = x.shape[2]
     feature_names = check_names(feature_names, n_feat, "feature_names", "features")
     fig, axes = plt.subplots(
-        n_feat, len(classes), figsize=(3.6 * len(classes), 2.2 * n_feat + 0.6),
-        sharex=True, sharey="row", squeeze=False,
+        n_feat, len(classes), figsize=(3.6 * len(classes) + 0.6, 2.2 * n_feat + 1.2),
+        sharex=True, sharey="row", squeeze=False, layout="constrained",
     )  # fmt: skip
     steps = np.arange(x.shape[1])
+    real_label = f"real series of the class (up to {n_reference})"
     for col, c in enumerate(classes):
         color = f"C{col % 10}"
         rows = x[y == c]
         for f in range(n_feat):
             ax = axes[f, col]
-            if ref is not None and (ref[1] == c).any():
-                real = ref[0][ref[1] == c, :, f]
-                mean, std = real.mean(0), real.std(0)
-                ax.fill_between(steps, mean - std, mean + std, color="0.85", label="real data (mean ± std)")
-                ax.plot(steps, mean, color="0.55", lw=1, ls="--")
-            for row in rows[:, :, f]:
-                ax.plot(steps, row, color=color, lw=0.7, alpha=0.45)
-            ax.plot(steps, rows[:, :, f].mean(0), color=color, lw=2.2, label="mean dream")
+            if ref is not None:
+                real = ref[0][ref[1] == c][:n_reference, :, f]
+                ax.plot(steps, real.T, color="0.6", lw=0.8, label=real_label)
+            ax.plot(steps, rows[:, :, f].T, color=color, lw=1.1, alpha=0.8, label=DREAM_LABEL)
             if f == 0:
                 ax.set_title(f"{_class_name(int(c), class_names)} ({len(rows)} dreams)", fontsize=10)
             if col == 0 and n_feat > 1:
                 ax.set_ylabel(feature_names[f] if feature_names is not None else f"feature {f}")
         axes[-1, col].set_xlabel("time step")
+        integer_ticks(axes[-1, col].xaxis)
+    handles = [Line2D([], [], color="C0", lw=1.1, label=DREAM_LABEL)]
     if ref is not None:
-        axes[0, 0].legend(loc="best", fontsize=8)
+        handles.append(Line2D([], [], color="0.6", lw=0.8, label=real_label))
+    legend_below(fig, handles)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
@@ -113,7 +120,8 @@ def plot_dream_trajectory(
     title: str | None = None,
 ) -> Axes:
     """The objective of every dreamed row against the optimisation step (the
-    ``(steps, B)`` trajectory of ``return_trajectory=True``), one colour per class.
+    ``(steps, B)`` trajectory of ``return_trajectory=True``), one colour per class,
+    named in a legend beside the axes.
 
     >>> import numpy as np
     >>> ax = plot_dream_trajectory(np.cumsum(np.ones((50, 4)), 0), labels=[0, 1, 0, 1])
@@ -128,19 +136,23 @@ def plot_dream_trajectory(
     y = _as_labels(labels, traj.shape[1])
     _check_class_names(class_names, y)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3))
+        _, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
     steps = np.arange(1, traj.shape[0] + 1)
-    seen: set[int] = set()
     classes = list(np.unique(y))
     for b in range(traj.shape[1]):
         c = int(y[b])
-        name = _class_name(c, class_names) if c not in seen else None
-        seen.add(c)
-        ax.plot(steps, traj[:, b], color=f"C{classes.index(c) % 10}", lw=1, alpha=0.7, label=name)
+        ax.plot(
+            steps,
+            traj[:, b],
+            color=f"C{classes.index(c) % 10}",
+            lw=1,
+            alpha=0.7,
+            label=_class_name(c, class_names),
+        )
     ax.set_xlabel("step")
+    integer_ticks(ax.xaxis)
     ax.set_ylabel(ylabel)
-    if len(classes) > 1 or class_names is not None:
-        ax.legend(fontsize=8)
+    legend_beside(ax, unique_handles(ax.get_lines()), title="one line per dreamed row", title_fontsize=8)
     if title:
         ax.set_title(title, loc="left", fontsize=10)
     return ax
@@ -157,7 +169,7 @@ def plot_border_dreams(
     suptitle: str | None = None,
 ) -> Figure:
     """Dreams started from real series: one panel per series with the start (grey)
-    and the dream (colour), the change between them shaded. ``before``/``after``
+    and the dream (colour), the change between them shaded; one legend under the panels. ``before``/``after``
     (e.g. the class probability of the start and of the dream) go into the titles.
 
     >>> import numpy as np
@@ -179,24 +191,31 @@ def plot_border_dreams(
     p1 = None if after is None else _per_series(after, n, "after")
     n_cols = min(n_cols, n)
     n_rows = -(-n // n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.8 * n_cols, 2.4 * n_rows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(3.8 * n_cols, 2.4 * n_rows + 0.6),
+        sharex=True,
+        squeeze=False,
+        layout="constrained",
+    )
     steps = np.arange(x0.shape[1])
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.set_visible(False)
             continue
         a, b = x0[i, :, feature], x1[i, :, feature]
-        ax.fill_between(steps, a, b, color="C3", alpha=0.2, lw=0)
-        ax.plot(steps, a, color="0.5", lw=1.2, label="start")
+        ax.fill_between(steps, a, b, color="C3", alpha=0.2, lw=0, label="change (shaded)")
+        ax.plot(steps, a, color="0.5", lw=1.2, label="start (real series)")
         ax.plot(steps, b, color="C3", lw=1.4, label="dream")
         if p0 is not None and p1 is not None:
             ax.set_title(f"p {p0[i]:.2f} -> {p1[i]:.2f}", fontsize=10)
-    axes.flat[0].legend(fontsize=8)
+    legend_below(fig, unique_handles(axes.flat[0].get_children()))
     for ax in axes[-1]:
         ax.set_xlabel("time step")
+        integer_ticks(ax.xaxis)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig
 
 
@@ -217,7 +236,8 @@ def plot_regularizer_comparison(
 ) -> Figure:
     """The same dreaming run under different regularisers, side by side: one panel
     per setting (``{name: dreams}``), every dreamed row as a line, shared y-axis.
-    The title of each panel gives the mean total variation and L2 norm of its rows.
+    The title of each panel gives the mean total variation and L2 norm of its rows;
+    row ``j`` has the same colour in every panel.
 
     >>> import numpy as np
     >>> fig = plot_regularizer_comparison({"none": np.random.randn(2, 30), "blur": np.zeros((2, 30))})
@@ -236,8 +256,9 @@ def plot_regularizer_comparison(
     n_cols = n if n_cols is None else min(n_cols, n)
     n_rows = -(-n // n_cols)
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(3.4 * n_cols, 2.5 * n_rows), sharex=True, sharey=sharey, squeeze=False
-    )
+        n_rows, n_cols, figsize=(3.4 * n_cols, 2.5 * n_rows + 0.6), sharex=True, sharey=sharey, squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.set_visible(False)
@@ -246,13 +267,16 @@ def plot_regularizer_comparison(
         series = x[:, :, feature]
         steps = np.arange(series.shape[1])
         for j, row in enumerate(series):
-            ax.plot(steps, row, color=f"C{j % 10}", lw=1, alpha=0.8)
+            ax.plot(steps, row, color=f"C{j % 10}", lw=1, alpha=0.8, label=f"row {j}")
         tv = np.abs(np.diff(x, axis=1)).sum((1, 2)).mean()
         norm = np.sqrt((x**2).sum((1, 2))).mean()
-        ax.set_title(f"{name}: TV {tv:.3g}, L2 {norm:.3g}", fontsize=9)
+        ax.set_title(f"{name}: mean TV {tv:.3g}, L2 {norm:.3g}", fontsize=9)
     for ax in axes[-1]:
         ax.set_xlabel("time step")
+        integer_ticks(ax.xaxis)
+    longest = max(batches.values(), key=len)
+    handles = [Line2D([], [], color=f"C{j % 10}", lw=1, label=f"row {j}") for j in range(len(longest))]
+    legend_below(fig, handles, title="dreamed row", title_fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig

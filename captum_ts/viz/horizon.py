@@ -18,9 +18,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ._arrays import check_index, to_array
+from ._style import LEGEND_FONT, integer_ticks, legend_beside, unique_handles
 
 MODE_STYLE = {"causal": "-", "anticausal": "-."}
 MODE_LABEL = {"causal": "causal [0, h)", "anticausal": "anti-causal [h, H)"}
+PROP_LABEL = "line of proportionality (dashed, same colour)"
+PROP_H_LABEL = "lines of proportionality through h*"
+POINT_LABEL = "equivariant point h* = argmin |d|"
 
 
 def plot_horizon_activation_map(
@@ -42,7 +46,8 @@ def plot_horizon_activation_map(
     solid, anti-causal dash-dotted, each with its dashed line of proportionality
     (uniform contribution of every step) in the same colour. Several models share
     the axes, one colour each; ``normalize`` divides every model's curves by their
-    maximum (the legend shows the divisor) so that their shapes compare.
+    maximum over both modes and all cut-offs (the legend shows the divisor,
+    ``name (÷ max)``) so that their shapes compare. The legend sits beside the axes.
 
     Args:
         results: one HAM result, or a mapping ``{label: result}``.
@@ -68,35 +73,37 @@ def plot_horizon_activation_map(
     if len(horizons) > 1 and not relative:
         raise ValueError(f"the results have different horizons {sorted(horizons)}; pass `relative=True`.")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        _, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
     palette = _colors(colors, len(items))
-    handles = []
     for (label, res), color in zip(items, palette):
         shown = res.normalized() if normalize else res
         x = _x(res.horizon, relative)
-        for mode in modes:
-            y = to_array(shown.curve(mode, variate, layer), f"results[{label!r}].curve({mode!r})")
-            ax.plot(x, y, MODE_STYLE[mode], color=color, lw=1.8)
-            if proportionality:
-                ax.plot([x[0], x[-1]], [y[0], y[-1]], "--", color=color, lw=1.0, alpha=0.7)
         if normalize:
             scale = max(
                 to_array(res.curve(m, variate, layer), f"results[{label!r}].curve({m!r})").max()
                 for m in ("causal", "anticausal")
             )
-            label = f"{label} (÷{scale:.3g})"
-        handles.append(Line2D([], [], color=color, lw=3, label=label))
-    handles += [Line2D([], [], ls=MODE_STYLE[m], color="0.3", label=MODE_LABEL[m]) for m in modes]
+            label = f"{label} (÷ {scale:.3g})"
+        for mode in modes:
+            y = to_array(shown.curve(mode, variate, layer), f"results[{label!r}].curve({mode!r})")
+            ax.plot(x, y, MODE_STYLE[mode], color=color, lw=1.8, label=f"{label}: {MODE_LABEL[mode]}")
+            if proportionality:
+                ax.plot([x[0], x[-1]], [y[0], y[-1]], "--", color=color, lw=1.0, alpha=0.7, label=PROP_LABEL)
+    handles = [h for h in unique_handles(ax.get_lines()) if h.get_label() != PROP_LABEL]
     if proportionality:
-        handles.append(Line2D([], [], ls="--", color="0.3", lw=1.0, label="proportionality"))
-    ax.legend(handles=handles, fontsize=8, loc="best")
+        handles.append(Line2D([], [], ls="--", color="0.3", lw=1.0, label=PROP_LABEL))
+    legend_beside(
+        ax, handles, title="each model ÷ its max" if normalize else None, title_fontsize=LEGEND_FONT
+    )
     horizon = max(horizons)
     top = 1.0 if relative else float(horizon)
     ax.set_xlim(0, top)
     ax.set_xlabel("Causal sub-series 0 → h" + (" (h / H)" if relative else ""))
     twin = ax.secondary_xaxis("top", functions=(lambda h: top - h, lambda h: top - h))
     twin.set_xlabel("Anti-causal sub-series h → H (length H − h" + (", relative)" if relative else ")"))
-    ax.set_ylabel("Normalised gradient norm average" if normalize else "Gradient norm average")
+    ax.set_ylabel("Gradient norm average ÷ model's max" if normalize else "Gradient norm average")
+    if not relative:
+        integer_ticks(ax.xaxis)
     if title:
         ax.set_title(title, fontsize=10)
     return ax
@@ -121,12 +128,12 @@ def plot_ham_difference(
     >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
     >>> res = HorizonActivationMap(torch.nn.Linear(6, 4)).attribute(torch.randn(8, 6), torch.randn(8, 4))
     >>> ax = plot_ham_difference(res)
-    >>> len(ax.lines)  # uniform line, zero line, curve, two proportionality lines
-    5
+    >>> len(ax.lines)  # uniform line, zero line, curve, the lines of proportionality through h*
+    4
     """
     items = _as_items(results)
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        _, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
     horizon = max(res.horizon for _, res in items)
     ax.plot([0, horizon], [-1, 1], ":", color="0.5", lw=1.2, label="uniform differences")
     ax.axhline(0.0, color="0.8", lw=0.8)
@@ -140,14 +147,21 @@ def plot_ham_difference(
         d = d / top if top > 0 else d
         h_star = int(np.abs(d).argmin())
         x = np.arange(res.horizon + 1)
-        ax.plot(x, d, "-", color=color, lw=1.8, label=f"{label} (h* = {h_star})")
-        ax.plot([0, h_star], [-1, 0], "--", color=color, lw=1.0, alpha=0.7)
-        ax.plot([h_star, res.horizon], [0, 1], "--", color=color, lw=1.0, alpha=0.7)
-        ax.scatter([h_star], [d[h_star]], color=color, zorder=3, s=30)
+        shown = f"{label} (h* = {h_star})" + ("" if top > 0 else ", not divided: its max is <= 0")
+        ax.plot(x, d, "-", color=color, lw=1.8, label=shown)
+        ax.plot(
+            [0, h_star, res.horizon], [-1, 0, 1], "--", color=color, lw=1.0, alpha=0.7, label=PROP_H_LABEL
+        )
+        ax.scatter([h_star], [d[h_star]], color=color, zorder=3, s=30, label=POINT_LABEL)
+    handles = [
+        _grey_proxy(h) if h.get_label() in (PROP_H_LABEL, POINT_LABEL) else h
+        for h in unique_handles([*ax.get_lines(), *ax.collections])
+    ]
     ax.set_xlim(0, horizon)
+    integer_ticks(ax.xaxis)
     ax.set_xlabel("Cut-off h")
-    ax.set_ylabel("(causal − anti-causal) / max")
-    ax.legend(fontsize=8, loc="best")
+    ax.set_ylabel("d(h) = (causal − anti-causal) / its max over h")
+    legend_beside(ax, handles)
     if title:
         ax.set_title(title, fontsize=10)
     return ax
@@ -190,7 +204,9 @@ def plot_ham_layers(
         top = np.where(top > 0, top, 1.0)
         curves = {k: v / top for k, v in curves.items()}
     active = (causal.max(0) > 0) | (anti.max(0) > 0)
-    fig, axes = plt.subplots(1, len(modes), figsize=(5.5 * len(modes), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(modes), figsize=(5.5 * len(modes) + 2, 4), squeeze=False, sharey=True, layout="constrained"
+    )
     colours = plt.get_cmap(cmap)(np.linspace(0, 0.9, max(len(names), 1)))
     x = np.arange(causal.shape[0])
     for ax, mode in zip(axes[0], modes):
@@ -198,17 +214,22 @@ def plot_ham_layers(
         for i, name in enumerate(names):
             ax.plot(x, values[:, i], MODE_STYLE[mode], color=colours[i], lw=1.2, label=name)
         mean = values[:, active].mean(1) if active.any() else np.zeros_like(x, dtype=float)
-        ax.plot(x, mean, "-", color="k", lw=2.2, label="mean")
-        ax.plot([x[0], x[-1]], [mean[0], mean[-1]], "--", color="k", lw=1.0, alpha=0.7)
+        ax.plot(x, mean, "-", color="k", lw=2.2, label="mean over the layers")
+        ax.plot([x[0], x[-1]], [mean[0], mean[-1]], "--", color="k", lw=1.0, alpha=0.7, label=PROP_LABEL)
         ax.set_title(MODE_LABEL[mode], fontsize=10)
         ax.set_xlabel("Cut-off h")
         ax.set_xlim(0, x[-1])
-    axes[0, 0].set_ylabel("Normalised gradient norm (per layer)" if normalize else "Gradient norm average")
+        integer_ticks(ax.xaxis)
+    axes[0, 0].set_ylabel(
+        "Gradient norm ÷ the layer's max (both modes)" if normalize else "Gradient norm average"
+    )
     if len(names) <= max_legend:
-        axes[0, -1].legend(fontsize=7, loc="best")
+        legend_beside(axes[0, -1])
     else:
         bar = fig.colorbar(plt.cm.ScalarMappable(cmap=cmap), ax=axes[0].tolist(), ticks=[0, 0.9])
-        bar.ax.set_yticklabels([names[0], names[-1]], fontsize=7)
+        bar.ax.set_yticklabels([names[0], names[-1]], fontsize=LEGEND_FONT)
+        bar.set_label("parameter tensor, first to last")
+        legend_beside(axes[0, 0], unique_handles(axes[0, 0].get_lines()[len(names) :]))
     return fig
 
 
@@ -226,6 +247,13 @@ def _as_items(results: object) -> list[tuple[str, object]]:
         if not hasattr(res, "curve"):
             raise TypeError(f"`results[{label!r}]` is not a HAM result (no `curve` method).")
     return items
+
+
+def _grey_proxy(artist: object) -> Line2D:
+    """A grey legend entry for lines drawn once per model in the model's colour."""
+    if isinstance(artist, Line2D):
+        return Line2D([], [], ls="--", color="0.3", lw=1.0, label=artist.get_label())
+    return Line2D([], [], ls="", marker="o", color="0.3", label=artist.get_label())
 
 
 def _colors(colors: Sequence[str] | None, n: int) -> list:

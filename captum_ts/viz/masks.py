@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._arrays import as_time_by_feature, check_names, to_array
+from ._style import integer_ticks, legend_below, unique_handles
 
 
 def plot_mask_over_states(
@@ -22,7 +23,7 @@ def plot_mask_over_states(
 ) -> Figure:
     """One panel per feature: the series (black, left axis), the mask as a red area (right
     axis, 0 to 1) and, if given, the truly salient steps shaded green. A first panel shows
-    the hidden ``states`` as a step line when they are given.
+    the hidden ``states`` as a step line when they are given. One legend under the panels.
 
     ``series``, ``mask`` and ``saliency`` are one series each, ``(T, F)`` or ``(T,)``;
     ``states`` is ``(T,)``.
@@ -53,15 +54,17 @@ def plot_mask_over_states(
     fig, axes = plt.subplots(
         n_feat + state_row,
         1,
-        figsize=(9, 1.0 + 1.3 * (n_feat + 0.6 * state_row)),
+        figsize=(9, 1.4 + 1.3 * (n_feat + 0.6 * state_row)),
         sharex=True,
         squeeze=False,
+        layout="constrained",
         gridspec_kw={"height_ratios": [0.6] * state_row + [1.0] * n_feat},
     )
     axes = axes[:, 0]
     steps = np.arange(n_time)
+    twins = []
     if state_row:
-        axes[0].step(steps, s, where="mid", color="tab:blue", lw=1.2)
+        axes[0].step(steps, s, where="mid", color="tab:blue", lw=1.2, label="hidden state")
         axes[0].set_ylabel("state", rotation=0, ha="right", va="center")
         axes[0].set_yticks(np.unique(s))
     for j, ax in enumerate(axes[state_row:]):
@@ -78,18 +81,26 @@ def plot_mask_over_states(
                 lw=0,
                 label="truly salient",
             )
-        ax.plot(steps, x[:, j], color="k", lw=0.9)
+        ax.plot(steps, x[:, j], color="k", lw=0.9, label="series (left axis)")
         ax.set_ylabel(names[j], rotation=0, ha="right", va="center")
         twin = ax.twinx()
-        twin.fill_between(steps, 0, m[:, j], step="mid", color="tab:red", alpha=0.45, lw=0, label=mask_label)
+        twin.fill_between(
+            steps,
+            0,
+            m[:, j],
+            step="mid",
+            color="tab:red",
+            alpha=0.45,
+            lw=0,
+            label=f"{mask_label} (right axis)",
+        )
         twin.set_ylim(0, 1.05)
         twin.set_yticks([0, 1])
-        if j == 0:
-            handles = [h for a in (ax, twin) for h in a.get_legend_handles_labels()[0]]
-            ax.legend(handles, [h.get_label() for h in handles], loc="upper right", fontsize=8, ncol=2)
+        twins.append(twin)
+    legend_below(fig, unique_handles(c for a in (*axes, *twins) for c in a.get_children()))
     axes[-1].set_xlim(-0.5, n_time - 0.5)
+    integer_ticks(axes[-1].xaxis)
     axes[-1].set_xlabel("time step")
     if title:
         axes[0].set_title(title, loc="left", fontsize=10)
-    fig.tight_layout()
     return fig

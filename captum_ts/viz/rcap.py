@@ -10,10 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._arrays import to_array
+from ._style import LEGEND_FONT, legend_beside
 
 
 def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure:
-    """Left: mean RCAP per method with one standard error. Right (when the results
+    """Left: mean RCAP per method (horizontal bars) with one standard error, and every
+    series' score as a dot. Right (when the results
     carry levels, i.e. ``rcap(..., return_levels=True)``): the mean hit rate
     (dashed), recovered probability (dotted) and their product (solid) per level,
     from the smallest revealed region (highest level) to the largest.
@@ -39,19 +41,30 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
         if s.size == 0:
             raise ValueError(f"`results[{n!r}]` holds no scores; nothing to draw.")
     with_levels = {k: v for k, v in results.items() if hasattr(v, "levels")}
+    n_panels = 2 if with_levels else 1
     fig, axes = plt.subplots(
-        1, 2 if with_levels else 1, figsize=(10 if with_levels else 5, 3.6), squeeze=False
-    )
+        1, n_panels, figsize=(11 if with_levels else 5, 4), squeeze=False, layout="constrained",
+        width_ratios=[1, 1.6][:n_panels],
+    )  # fmt: skip
     bar_ax = axes[0, 0]
     means = [s.mean() for s in scores]
     errors = [s.std(ddof=1) / np.sqrt(s.size) if s.size > 1 else 0.0 for s in scores]
     colors = [f"C{i}" for i in range(len(names))]
-    bar_ax.bar(np.arange(len(names)), means, yerr=errors, color=colors, capsize=3)
-    bar_ax.set_xticks(np.arange(len(names)), names, rotation=20, ha="right")
-    bar_ax.set_ylabel("RCAP (higher is better)")
-    bar_ax.set_ylim(0, max(1e-3, max(m + e for m, e in zip(means, errors))) * 1.15)
-    for i, (m, e) in enumerate(zip(means, errors)):
-        bar_ax.text(i, m + e, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
+    slots = np.arange(len(names))
+    # horizontal bars: long method names stay readable side by side
+    bar_ax.barh(
+        slots, means, xerr=errors, color=colors, alpha=0.45, capsize=3, label="mean ± 1 standard error"
+    )
+    # every series as a dot, so the mean hides neither a spread nor two groups
+    jitter = np.concatenate([np.linspace(-0.25, 0.25, s.size) if s.size > 1 else [0.0] for s in scores])
+    dots_y = np.repeat(slots, [s.size for s in scores]) + jitter
+    bar_ax.scatter(np.concatenate(scores), dots_y, s=8, color="k", alpha=0.6, lw=0, label="one series")
+    bar_ax.set_yticks(slots, [f"{n}\nmean {m:.3f}" for n, m in zip(names, means)], fontsize=9)
+    bar_ax.invert_yaxis()
+    bar_ax.set_xlabel("RCAP (higher is better)")
+    top = max(max(float(s.max()) for s in scores), max(m + e for m, e in zip(means, errors)))
+    bar_ax.set_xlim(0, max(1e-3, top) * 1.15)
+    bar_ax.legend(fontsize=LEGEND_FONT, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     if with_levels:
         level_ax = axes[0, 1]
         for name, res in with_levels.items():
@@ -64,18 +77,18 @@ def plot_rcap(results: Mapping[str, object], title: str | None = None) -> Figure
             hit = _masked_mean(hit_rate, used)
             prob = _masked_mean(probability, used)
             prod = _masked_mean(hit_rate * probability, used)
-            level_ax.plot(levels, prod, color=color, marker="o", ms=3, label=f"{name}: h x p")
-            level_ax.plot(levels, hit, color=color, ls="--", lw=1)
-            level_ax.plot(levels, prob, color=color, ls=":", lw=1)
+            level_ax.plot(
+                levels, prod, color=color, marker="o", ms=3, label=f"{name}: hit rate × probability"
+            )
+            level_ax.plot(levels, hit, color=color, ls="--", lw=1, label=f"{name}: hit rate")
+            level_ax.plot(levels, prob, color=color, ls=":", lw=1.3, label=f"{name}: probability")
         level_ax.invert_xaxis()
         level_ax.set_xlabel("percentile level p (the revealed region grows to the right)")
         level_ax.set_ylabel("mean over series")
-        level_ax.set_title("solid: hit rate x probability, dashed: hit rate, dotted: probability", fontsize=9)
         level_ax.set_ylim(0, 1.02)
-        level_ax.legend(fontsize=8)
+        legend_beside(level_ax)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

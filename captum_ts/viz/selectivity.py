@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.patches import Patch
 
 from ._arrays import to_array
+from ._style import integer_ticks, legend_beside, unique_handles
 
 
 def plot_selectivity_curves(
@@ -21,7 +23,8 @@ def plot_selectivity_curves(
     band: bool = True,
 ) -> Axes:
     """Mean curve over the examples of every method, with a shaded band of one
-    standard error, and the mean AUC / AOPC in the legend.
+    standard error, and the mean AUC / AOPC in the legend (beside the axes, so it
+    covers no line).
 
     ``results`` maps a method name to a :class:`~captum_ts.metrics.SelectivityResult`
     or to a curve array ``(B, S)`` / ``(S,)`` (e.g. the curve of
@@ -38,36 +41,58 @@ def plot_selectivity_curves(
         raise TypeError(f"`results` must be a mapping {{method: curves}}, got {type(results).__name__}.")
     if not results:
         raise ValueError("`results` is empty; pass at least one method's curves.")
-    all_curves = {name: _curves(result, name) for name, result in results.items()}
+    all_curves = {name: as_curves(result, name) for name, result in results.items()}
     xs = None if x_values is None else to_array(x_values, "x_values").reshape(-1)
     for name, curves in all_curves.items():
         if xs is not None and xs.size != curves.shape[1]:
             raise ValueError(
                 f"`x_values` has {xs.size} points but the curves of {name!r} have {curves.shape[1]}."
             )
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    labels = {}
     for name, result in results.items():
-        curves = all_curves[name]
-        mean = curves.mean(0)
-        steps = np.arange(curves.shape[1]) if xs is None else xs
-        label = name
         auc, aopc = getattr(result, "auc", None), getattr(result, "aopc", None)
-        if auc is not None and aopc is not None:
-            label = f"{name} (AUC {float(auc.mean()):.3g}, AOPC {float(aopc.mean()):.3g})"
-        (line,) = ax.plot(steps, mean, marker="o", ms=3, lw=1.5, label=label)
-        if band and curves.shape[0] > 1:
-            sem = curves.std(0, ddof=1) / np.sqrt(curves.shape[0])
-            ax.fill_between(steps, mean - sem, mean + sem, color=line.get_color(), alpha=0.2, lw=0)
+        labels[name] = name if auc is None or aopc is None else (
+            f"{name} (AUC {float(auc.mean()):.3g}, AOPC {float(aopc.mean()):.3g})"
+        )  # fmt: skip
+    ax = draw_curves(all_curves, labels, ax, xs, band)
     ax.set_xlabel(xlabel or ("regions removed" if x_values is None else "share removed"))
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, loc="left", fontsize=10)
-    ax.legend(fontsize=8)
     return ax
 
 
-def _curves(result: object, name: str) -> np.ndarray:
+def draw_curves(
+    curves: Mapping[str, np.ndarray],
+    labels: Mapping[str, str],
+    ax: Axes | None,
+    xs: np.ndarray | None,
+    band: bool,
+) -> Axes:
+    """The mean curve of every method (``(B, S)`` arrays), its band of one standard
+    error when ``B > 1``, integer x ticks when ``xs`` is None (a count), and a legend
+    beside the axes that also says what the band is."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    banded = []
+    for name, c in curves.items():
+        steps = np.arange(c.shape[1]) if xs is None else xs
+        (line,) = ax.plot(steps, c.mean(0), marker="o", ms=3, lw=1.5, label=labels[name])
+        if band and c.shape[0] > 1:
+            sem = c.std(0, ddof=1) / np.sqrt(c.shape[0])
+            ax.fill_between(steps, c.mean(0) - sem, c.mean(0) + sem, color=line.get_color(), alpha=0.2, lw=0)
+            banded.append(c.shape[0])
+    if xs is None:
+        integer_ticks(ax.xaxis)
+    handles = unique_handles(ax.get_lines())
+    if banded:
+        counts = "/".join(str(n) for n in sorted(set(banded)))
+        handles.append(Patch(color="0.6", alpha=0.4, label=f"mean ± 1 standard error ({counts} series)"))
+    legend_beside(ax, handles)
+    return ax
+
+
+def as_curves(result: object, name: str) -> np.ndarray:
     arr = to_array(getattr(result, "curve", result), f"results[{name!r}]")
     if arr.ndim == 1:
         arr = arr[None]

@@ -33,7 +33,13 @@ def test_curves_lines_and_twin_axis():
     twin = [c for c in ax.child_axes if "Anti-causal" in c.get_xlabel()]
     assert len(twin) == 1
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[:2] == ["a", "b"] and "proportionality" in labels
+    assert labels == [
+        "a: causal [0, h)",
+        "a: anti-causal [h, H)",
+        "b: causal [0, h)",
+        "b: anti-causal [h, H)",
+        "line of proportionality (dashed, same colour)",
+    ]
     plt.close("all")
 
 
@@ -44,7 +50,8 @@ def test_normalised_models_share_a_scale_and_show_the_divisor():
     curves = [line.get_ydata() for line in ax.lines if len(line.get_xdata())]
     assert [float(np.max(c)) for c in curves] == [1.0, 1.0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "a (÷4)" and labels[1] == "b (÷2)"
+    assert labels == ["a (÷ 4): causal [0, h)", "b (÷ 2): causal [0, h)"]
+    assert ax.get_legend().get_title().get_text() == "each model ÷ its max"
     plt.close("all")
 
 
@@ -67,7 +74,10 @@ def test_difference_plot_marks_the_equivariant_point():
     np.testing.assert_allclose(curve.get_ydata(), np.array([-4.0, -2.5, 1.0, 3.0, 4.0]) / 4)
     assert curve.get_label() == "m (h* = 2)"
     np.testing.assert_allclose(ax.collections[0].get_offsets()[0], [2, 0.25])
-    assert any(list(line.get_xdata()) == [0, 2] and list(line.get_ydata()) == [-1, 0] for line in ax.lines)
+    # the two lines of proportionality (0, -1) -> (h*, 0) -> (H, 1)
+    assert any(
+        list(line.get_xdata()) == [0, 2, 4] and list(line.get_ydata()) == [-1, 0, 1] for line in ax.lines
+    )
     plt.close("all")
 
 
@@ -85,6 +95,8 @@ def test_layer_view():
     )
     fig = plot_ham_layers(many, modes=("causal",), normalize=False)
     assert len(fig.axes) == 2  # the panel and a colour bar instead of a 12-entry legend
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["mean over the layers", "line of proportionality (dashed, same colour)"]
     plt.close("all")
 
 

@@ -134,7 +134,7 @@ def test_plot_rcap_takes_bfloat16_scores_and_level_tensors():
         used=torch.tensor([[True, True, False], [True, True, True]]),
     )
     fig = plot_rcap({"m": res, "ints": torch.tensor([1, 0])})
-    assert [p.get_height() for p in fig.axes[0].patches] == [0.5, 0.5]
+    assert [p.get_width() for p in fig.axes[0].patches] == [0.5, 0.5]
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.5, 0.5, 0.5])
 
 

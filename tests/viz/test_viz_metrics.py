@@ -46,7 +46,7 @@ def test_rcap_bars_and_levels():
     _, rc = results()
     fig = plot_rcap(rc, title="RCAP")
     bar_ax, level_ax = fig.axes
-    heights = [p.get_height() for p in bar_ax.patches]
+    heights = [p.get_width() for p in bar_ax.patches]  # horizontal bars
     np.testing.assert_allclose(heights, [float(r.score.mean()) for r in rc.values()], rtol=1e-6)
     assert len(level_ax.lines) == 3 * len(rc)
     np.testing.assert_allclose(level_ax.lines[0].get_xdata(), rc["oracle"].levels.numpy())
