@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from captum.attr import GradientAttribution
@@ -32,7 +33,8 @@ from .._validation import (
 
 NON_FINITE_OUTPUT = (
     "the model output contains NaN or Inf values for the noisy inputs; check the model "
-    "(e.g. a log or division at 0, an overflow in float16) or lower `stdevs`."
+    "(e.g. a log or division at 0, an overflow in float16) or lower the noise (`stdevs` or "
+    "`noise_level`)."
 )
 
 
@@ -94,10 +96,12 @@ class GuidedAbsoluteGrad(GradientAttribution):
         inputs: TensorOrTupleOfTensorsGeneric,
         target: TargetType = None,
         additional_forward_args: object = None,
-        nt_samples: int = 20,
+        nt_samples: int = 50,
         nt_samples_batch_size: int | None = None,
-        stdevs: float | tuple[float, ...] = 0.15,
-        guide_quantile: float = 0.85,
+        stdevs: float | tuple[float, ...] | None = None,
+        noise_level: float | tuple[float, ...] | None = None,
+        guide: str | None = "stability",
+        guide_quantile: float | None = None,
         reduce_features: bool = False,
         normalize: bool = True,
         feature_dim: int | tuple[int | None, ...] | None = -1,
@@ -153,14 +157,13 @@ class GuidedAbsoluteGrad(GradientAttribution):
         batch = check_inputs(xs)
         check_positive_int(nt_samples, "nt_samples")
         check_positive_int(nt_samples_batch_size, "nt_samples_batch_size", allow_none=True)
-        spreads = [check_nonnegative_float(s, "stdevs") for s in per_input(stdevs, len(xs), "stdevs")]
-        p = check_nonnegative_float(guide_quantile, "guide_quantile")
-        if p >= 1:
-            raise ValueError(f"`guide_quantile` must lie in [0, 1), got {guide_quantile}.")
-        if p > 0 and nt_samples == 1:
+        noise = _noise_spec(stdevs, noise_level, len(xs))
+        guide, p = _guide_spec(guide, guide_quantile)
+        if guide is not None and nt_samples == 1:
             raise ValueError(
-                "`nt_samples`=1 leaves the gradient variance undefined, so `guide_quantile` > 0 has "
-                "no guide; pass nt_samples >= 2, or guide_quantile=0 for plain AbsoluteGrad."
+                f"`nt_samples`=1 leaves the gradient's spread over the noise draws undefined, so "
+                f"guide={guide!r} has nothing to weigh; pass nt_samples >= 2, or guide=None for plain "
+                "AbsoluteGrad."
             )
         check_generator(generator)
         fdims = [_feature_axis(x, d) for x, d in zip(xs, per_input(feature_dim, len(xs), "feature_dim"))]
@@ -175,12 +178,17 @@ class GuidedAbsoluteGrad(GradientAttribution):
                 additional_forward_args,
                 nt_samples,
                 nt_samples_batch_size,
-                spreads,
+                noise,
                 generator,
             )
         maps = []
-        for (abs_sum, var), fdim in zip(stats, fdims):
-            m = abs_sum if p == 0 else abs_sum * _guide(var, p, fdim)
+        for (abs_sum, mean, var), fdim in zip(stats, fdims):
+            if guide == "variance":
+                m = abs_sum * _variance_guide(var, p, fdim)
+            elif guide == "stability":
+                m = abs_sum * _stability_guide(mean, var)
+            else:
+                m = abs_sum
             if reduce_features and fdim is not None:
                 m = m.sum(fdim, keepdim=True)
             maps.append(m)
@@ -225,6 +233,64 @@ def _feature_axis(x: Tensor, feature_dim: int | None) -> int | None:
     return axis
 
 
+#: the paper's noise: 15 % of each example's value range
+DEFAULT_NOISE_LEVEL = 0.15
+#: the paper's guide quantile (its "GAG-3")
+DEFAULT_GUIDE_QUANTILE = 0.85
+GUIDES = ("stability", "variance", None)
+
+
+class NoiseSpec(NamedTuple):
+    """The noise std per input: ``values`` as they are, or times each example's range."""
+
+    values: tuple[float, ...]
+    relative: bool
+
+
+def _noise_spec(stdevs: object, noise_level: object, n_inputs: int) -> NoiseSpec:
+    """Absolute ``stdevs`` (Captum's meaning) or range-relative ``noise_level``, never both."""
+    spec = None
+    for value, name, relative in ((stdevs, "stdevs", False), (noise_level, "noise_level", True)):
+        if value is not None:
+            values = tuple(check_nonnegative_float(v, name) for v in per_input(value, n_inputs, name))
+            if spec is not None:
+                raise ValueError(
+                    "pass either `stdevs` (the noise std itself, as in Captum's NoiseTunnel) or "
+                    "`noise_level` (the noise std as a fraction of each example's value range), not both."
+                )
+            spec = NoiseSpec(values, relative)
+    return spec or NoiseSpec((DEFAULT_NOISE_LEVEL,) * n_inputs, relative=True)
+
+
+def _guide_spec(guide: object, guide_quantile: object) -> tuple[str | None, float]:
+    """The guide in use (None: plain AbsoluteGrad) and the variance guide's quantile."""
+    if guide not in GUIDES:
+        raise ValueError(f"`guide` must be 'stability', 'variance' or None, got {guide!r}.")
+    if guide_quantile is None:
+        return guide, DEFAULT_GUIDE_QUANTILE
+    p = check_nonnegative_float(guide_quantile, "guide_quantile")
+    if p >= 1:
+        raise ValueError(f"`guide_quantile` must lie in [0, 1), got {guide_quantile}.")
+    if p == 0:
+        return None, 0.0  # the paper's p = 0: no guide, whichever was named
+    if guide != "variance":
+        raise ValueError(
+            f"`guide_quantile` is the quantile of guide='variance' (the paper's guide); guide={guide!r} "
+            "has none: pass guide='variance' with it, or leave `guide_quantile` unset."
+        )
+    return guide, p
+
+
+def _noise_scales(xs: tuple[Tensor, ...], noise: NoiseSpec) -> list[Tensor | float]:
+    """The noise std of every input: a float, or one value per example (``(B, 1, ...)``)."""
+    if not noise.relative:
+        return list(noise.values)
+    return [
+        s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
+        for x, s in zip(xs, noise.values)
+    ]
+
+
 def _run_noise(
     gradient_func: Callable,
     forward_func: Callable,
@@ -233,10 +299,10 @@ def _run_noise(
     additional_forward_args: object,
     n_samples: int,
     chunk_size: int | None,
-    spreads: list[float],
+    noise: NoiseSpec,
     generator: torch.Generator | None,
-) -> list[tuple[Tensor, Tensor]]:
-    """Stream the noise draws in chunks; return ``(sum |g|, unbiased var g)`` per input.
+) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Stream the noise draws in chunks; return ``(sum |g|, mean g, unbiased var g)`` per input.
 
     Mean and variance are merged chunk by chunk (Chan et al.), so memory holds one
     chunk of gradients and three input-sized accumulators, and the statistics do
@@ -247,10 +313,7 @@ def _run_noise(
     batch = xs[0].shape[0]
     dtypes = [x.dtype for x in xs]
     xs = tuple(x.detach().to(torch.promote_types(x.dtype, torch.float32)) for x in xs)
-    sigmas = [
-        s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
-        for x, s in zip(xs, spreads)
-    ]
+    sigmas = _noise_scales(xs, noise)
     abs_sum = [torch.zeros_like(x) for x in xs]
     mean = [torch.zeros_like(x) for x in xs]
     m2 = [torch.zeros_like(x) for x in xs]
@@ -292,16 +355,24 @@ def _run_noise(
         if not bool(torch.isfinite(a).all() & torch.isfinite(v).all()):
             raise ValueError(
                 "the gradients of the target contain NaN or Inf values (e.g. a sqrt or log at 0, "
-                "an overflow in float16); check the model or lower `stdevs`."
+                "an overflow in float16); check the model or lower the noise (`stdevs` or `noise_level`)."
             )
         var = v * var_scale
         # identical gradients (a linear model) leave rounding-level variance: count it as zero
         floor = (n_samples * torch.finfo(var.dtype).eps * mu.abs()).square()
-        out.append((a, torch.where(var <= floor, torch.zeros_like(var), var)))
+        out.append((a, mu, torch.where(var <= floor, torch.zeros_like(var), var)))
     return out
 
 
-def _guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
+def _stability_guide(mean: Tensor, var: Tensor) -> Tensor:
+    """``|mean g| / (|mean g| + std g)``: 1 where the gradient is the same for every draw, near 0
+    where its sign flips from draw to draw; 1 where the gradient is zero throughout."""
+    strength = mean.abs()
+    total = strength + var.sqrt()
+    return torch.where(total > 0, strength / torch.where(total > 0, total, 1.0), 1.0)
+
+
+def _variance_guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
     """Weight 1 where the variance exceeds its ``p``-quantile (per example and
     feature, over the remaining axes), the variance itself elsewhere."""
     v = var.unsqueeze(1) if feature_axis is None else var.movedim(feature_axis, 1)  # (B, F, ...)
