@@ -40,28 +40,30 @@ NON_FINITE_OUTPUT = (
 
 class GuidedAbsoluteGrad(GradientAttribution):
     r"""Guided AbsoluteGrad: the sum of absolute gradients over noisy copies of the
-    input, weighted by a guide built from the per-element gradient variance.
+    input, each element weighted by a guide built from how its gradient behaves
+    across the noise draws.
 
     For ``N`` noisy copies :math:`x_i = x + \varepsilon_i`,
     :math:`\varepsilon_i \sim \mathcal N(0, \sigma^2)`, with gradients
-    :math:`g_i = \partial f_c(x_i) / \partial x_i`, the map is
+    :math:`g_i = \partial f_c(x_i) / \partial x_i`, mean :math:`\bar g`, unbiased
+    standard deviation :math:`s` and variance :math:`V = s^2` over the draws, the map is
+    :math:`M = \sum_i |g_i| \odot W` with the guide
 
-    .. math::
-        M = \sum_i |g_i| \odot \tilde V, \qquad
-        \tilde V = \begin{cases} 1 & V > q_p(V) \\ V & \text{otherwise} \end{cases}
+    * ``guide="stability"`` (default): :math:`W = |\bar g| / (|\bar g| + s)`, a
+      signal-to-noise ratio in ``[0, 1]``: 1 where the gradient is the same in every
+      draw, near 0 where its sign is a coin flip. Large *and* stable gradients keep
+      their weight.
+    * ``guide="variance"`` (the paper's): :math:`W = 1` where :math:`V > q_p(V)`, else
+      :math:`W = V`, with :math:`q_p` the ``p``-quantile (``guide_quantile``, default
+      0.85) per example and feature over time.
+    * ``guide=None`` (or ``guide_quantile=0``): :math:`W = 1`, plain AbsoluteGrad.
 
-    where :math:`V` is the unbiased variance of the gradients over the noise draws
-    and :math:`q_p` its ``p``-quantile per example and feature over time. The
-    highest-variance ``1 - p`` of the time steps get full weight; the rest are
-    weighted by their (small) variance. ``guide_quantile=0`` gives plain
-    AbsoluteGrad (:math:`\tilde V \equiv 1`).
-
-    Differences from the paper's image code, chosen for time series:
-
-    * ``sigma = stdevs * (max(x) - min(x))`` uses each example's own range, so an
-      example's map does not depend on what else is in the batch;
-    * the map keeps the input's shape (the paper sums over channels; pass
-      ``reduce_features=True`` for that).
+    The noise std is ``stdevs`` itself, as in Captum's ``NoiseTunnel``, or
+    ``noise_level`` times each example's value range ``max(x) - min(x)`` (the paper's
+    spread; default ``noise_level=0.15`` when neither is given). The paper's setting
+    is ``guide="variance", nt_samples=20``. The map keeps the input's shape (the paper
+    sums over channels; pass ``reduce_features=True`` for that). See
+    docs/guided_absolute_grad.md for the evidence behind the defaults.
 
     The model runs in eval mode during the call (dropout off, BatchNorm on its
     running statistics, as the paper does) with its parameters frozen; its
@@ -118,21 +120,29 @@ class GuidedAbsoluteGrad(GradientAttribution):
             additional_forward_args (Any, optional): extra arguments passed to the
                 model after the inputs; per-example tensors are repeated with the
                 noise samples.
-            nt_samples (int): number of noisy copies ``N`` (paper: 20). The guide
-                needs a variance, so ``guide_quantile > 0`` needs ``N >= 2``.
+            nt_samples (int): number of noisy copies ``N`` (paper: 20; 50 gives maps
+                that two seeds agree on, docs/guided_absolute_grad.md). A guide needs
+                the spread over the draws, so it needs ``N >= 2``.
             nt_samples_batch_size (int, optional): noisy copies per example in one
                 forward/backward pass; ``None`` does all ``N`` at once. Memory does
                 not grow with ``nt_samples`` for a fixed chunk size, and the result
                 does not depend on it.
-            stdevs (float or tuple[float, ...]): noise spread ``s``; the noise std is
-                ``s`` times each example's value range. One value per input allowed.
-            guide_quantile (float): ``p`` in ``[0, 1)``; 0 disables the guide.
+            stdevs (float or tuple[float, ...], optional): the noise std, as in
+                ``NoiseTunnel``; one value per input allowed. Give ``stdevs`` or
+                ``noise_level``, not both.
+            noise_level (float or tuple[float, ...], optional): the noise std as a
+                fraction of each example's value range (the paper's spread); 0.15 when
+                neither ``stdevs`` nor ``noise_level`` is given.
+            guide (str or None): ``"stability"`` (default), ``"variance"`` (the paper's)
+                or ``None`` (plain AbsoluteGrad).
+            guide_quantile (float, optional): ``p`` in ``[0, 1)`` of the variance guide
+                (default 0.85); 0 switches any guide off (the paper's ``p = 0``).
             reduce_features (bool): sum the map over the feature axis (kept with
                 size 1, so the result broadcasts against the input).
             normalize (bool): min-max normalise each example to ``[0, 1]`` (jointly
-                over all input tensors). A constant map, e.g. the guided map of a
-                linear model whose gradient variance is zero everywhere, carries no
-                ranking and normalises to all ones, as in the reference code.
+                over all input tensors). A constant map, e.g. the variance-guided map
+                of a linear model (zero variance everywhere), carries no ranking and
+                normalises to all ones, as in the reference code.
             feature_dim (int, None or tuple): the feature (channel) axis of each input:
                 ``-1`` for ``(B, T, F)`` (default), ``1`` for ``(B, F, T)``. The guide
                 quantile is taken per example and feature over the other axes.
