@@ -225,6 +225,21 @@ def test_sign_symmetry():
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
 
 
+def test_stability_guide_does_not_depend_on_the_output_scale():
+    # W = |mean| / (|mean| + std) is dimensionless; the variance guide's W = V is not (documented)
+    model = CNN1dClassifier(3, 2).eval()
+
+    class Scaled(nn.Module):
+        def forward(self, x):
+            return 1000.0 * model(x)
+
+    x = torch.randn(3, 24, 3)
+    for guide, same in (("stability", True), ("variance", False)):
+        a = GuidedAbsoluteGrad(model).attribute(x, target=1, nt_samples=8, guide=guide, generator=gen(2))
+        b = GuidedAbsoluteGrad(Scaled()).attribute(x, target=1, nt_samples=8, guide=guide, generator=gen(2))
+        assert torch.allclose(a, b, atol=1e-5, rtol=0) == same
+
+
 def test_determinism_and_seed_dependence():
     model = GRUClassifier(3, 2).eval()
     x = torch.randn(3, 15, 3)
