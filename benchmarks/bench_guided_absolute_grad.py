@@ -38,7 +38,7 @@ def _time_one(model, x, target, clock):
     g = torch.Generator().manual_seed(0)
     return compare(
         {
-            "ours": lambda: gag.attribute(x, target=target, nt_samples=N, generator=g),
+            "ours": lambda: gag.attribute(x, target=target, nt_samples=N, stdevs=0.15, generator=g),
             "captum": lambda: nt.attribute(
                 x, target=target, nt_type="smoothgrad", nt_samples=N, stdevs=0.15, abs=True
             ),

@@ -96,6 +96,9 @@ ENTRIES: list[tuple[str, Callable, dict[str, dict]]] = [
             "nt_samples": COUNT,
             "nt_samples_batch_size": COUNT,
             "stdevs": POSITIVE,
+            "noise_level": POSITIVE,
+            "guide": {"unknown": lambda v: "smooth"},
+            "guide_quantile": POSITIVE,
         },
     ),
     (

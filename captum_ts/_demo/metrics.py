@@ -27,11 +27,13 @@ def run(ctx: DemoContext) -> str:
     def seeded() -> torch.Generator:
         return torch.Generator().manual_seed(ctx.seed)
 
+    # the same absolute noise for both noisy methods: 15 % of the mean value range
+    stdevs = 0.15 * float((x.flatten(1).amax(1) - x.flatten(1).amin(1)).mean())
     explainers = {
-        "Guided AbsoluteGrad": lambda z, **kw: gag.attribute(z, generator=seeded(), **kw),
+        "Guided AbsoluteGrad": lambda z, **kw: gag.attribute(z, stdevs=stdevs, generator=seeded(), **kw),
         "Saliency (abs)": lambda z, **kw: sal.attribute(z, abs=True, **kw),
         "SmoothGrad (abs)": lambda z, **kw: smooth.attribute(
-            z, nt_type="smoothgrad", nt_samples=10, stdevs=0.15, **kw
+            z, nt_type="smoothgrad", nt_samples=10, stdevs=stdevs, **kw
         ).abs(),
     }
     draws = 3

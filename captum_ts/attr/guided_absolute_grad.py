@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from captum.attr import GradientAttribution
@@ -32,34 +33,37 @@ from .._validation import (
 
 NON_FINITE_OUTPUT = (
     "the model output contains NaN or Inf values for the noisy inputs; check the model "
-    "(e.g. a log or division at 0, an overflow in float16) or lower `stdevs`."
+    "(e.g. a log or division at 0, an overflow in float16) or lower the noise (`stdevs` or "
+    "`noise_level`)."
 )
 
 
 class GuidedAbsoluteGrad(GradientAttribution):
     r"""Guided AbsoluteGrad: the sum of absolute gradients over noisy copies of the
-    input, weighted by a guide built from the per-element gradient variance.
+    input, each element weighted by a guide built from how its gradient behaves
+    across the noise draws.
 
     For ``N`` noisy copies :math:`x_i = x + \varepsilon_i`,
     :math:`\varepsilon_i \sim \mathcal N(0, \sigma^2)`, with gradients
-    :math:`g_i = \partial f_c(x_i) / \partial x_i`, the map is
+    :math:`g_i = \partial f_c(x_i) / \partial x_i`, mean :math:`\bar g`, unbiased
+    standard deviation :math:`s` and variance :math:`V = s^2` over the draws, the map is
+    :math:`M = \sum_i |g_i| \odot W` with the guide
 
-    .. math::
-        M = \sum_i |g_i| \odot \tilde V, \qquad
-        \tilde V = \begin{cases} 1 & V > q_p(V) \\ V & \text{otherwise} \end{cases}
+    * ``guide="stability"`` (default): :math:`W = |\bar g| / (|\bar g| + s)`, a
+      signal-to-noise ratio in ``[0, 1]``: 1 where the gradient is the same in every
+      draw, near 0 where its sign is a coin flip. Large *and* stable gradients keep
+      their weight.
+    * ``guide="variance"`` (the paper's): :math:`W = 1` where :math:`V > q_p(V)`, else
+      :math:`W = V`, with :math:`q_p` the ``p``-quantile (``guide_quantile``, default
+      0.85) per example and feature over time.
+    * ``guide=None`` (or ``guide_quantile=0``): :math:`W = 1`, plain AbsoluteGrad.
 
-    where :math:`V` is the unbiased variance of the gradients over the noise draws
-    and :math:`q_p` its ``p``-quantile per example and feature over time. The
-    highest-variance ``1 - p`` of the time steps get full weight; the rest are
-    weighted by their (small) variance. ``guide_quantile=0`` gives plain
-    AbsoluteGrad (:math:`\tilde V \equiv 1`).
-
-    Differences from the paper's image code, chosen for time series:
-
-    * ``sigma = stdevs * (max(x) - min(x))`` uses each example's own range, so an
-      example's map does not depend on what else is in the batch;
-    * the map keeps the input's shape (the paper sums over channels; pass
-      ``reduce_features=True`` for that).
+    The noise std is ``stdevs`` itself, as in Captum's ``NoiseTunnel``, or
+    ``noise_level`` times each example's value range ``max(x) - min(x)`` (the paper's
+    spread; default ``noise_level=0.15`` when neither is given). The paper's setting
+    is ``guide="variance", nt_samples=20``. The map keeps the input's shape (the paper
+    sums over channels; pass ``reduce_features=True`` for that). See
+    docs/guided_absolute_grad.md for the evidence behind the defaults.
 
     The model runs in eval mode during the call (dropout off, BatchNorm on its
     running statistics, as the paper does) with its parameters frozen; its
@@ -94,10 +98,12 @@ class GuidedAbsoluteGrad(GradientAttribution):
         inputs: TensorOrTupleOfTensorsGeneric,
         target: TargetType = None,
         additional_forward_args: object = None,
-        nt_samples: int = 20,
+        nt_samples: int = 50,
         nt_samples_batch_size: int | None = None,
-        stdevs: float | tuple[float, ...] = 0.15,
-        guide_quantile: float = 0.85,
+        stdevs: float | tuple[float, ...] | None = None,
+        noise_level: float | tuple[float, ...] | None = None,
+        guide: str | None = "stability",
+        guide_quantile: float | None = None,
         reduce_features: bool = False,
         normalize: bool = True,
         feature_dim: int | tuple[int | None, ...] | None = -1,
@@ -114,21 +120,29 @@ class GuidedAbsoluteGrad(GradientAttribution):
             additional_forward_args (Any, optional): extra arguments passed to the
                 model after the inputs; per-example tensors are repeated with the
                 noise samples.
-            nt_samples (int): number of noisy copies ``N`` (paper: 20). The guide
-                needs a variance, so ``guide_quantile > 0`` needs ``N >= 2``.
+            nt_samples (int): number of noisy copies ``N`` (paper: 20; 50 gives maps
+                that two seeds agree on, docs/guided_absolute_grad.md). A guide needs
+                the spread over the draws, so it needs ``N >= 2``.
             nt_samples_batch_size (int, optional): noisy copies per example in one
                 forward/backward pass; ``None`` does all ``N`` at once. Memory does
                 not grow with ``nt_samples`` for a fixed chunk size, and the result
                 does not depend on it.
-            stdevs (float or tuple[float, ...]): noise spread ``s``; the noise std is
-                ``s`` times each example's value range. One value per input allowed.
-            guide_quantile (float): ``p`` in ``[0, 1)``; 0 disables the guide.
+            stdevs (float or tuple[float, ...], optional): the noise std, as in
+                ``NoiseTunnel``; one value per input allowed. Give ``stdevs`` or
+                ``noise_level``, not both.
+            noise_level (float or tuple[float, ...], optional): the noise std as a
+                fraction of each example's value range (the paper's spread); 0.15 when
+                neither ``stdevs`` nor ``noise_level`` is given.
+            guide (str or None): ``"stability"`` (default), ``"variance"`` (the paper's)
+                or ``None`` (plain AbsoluteGrad).
+            guide_quantile (float, optional): ``p`` in ``[0, 1)`` of the variance guide
+                (default 0.85); 0 switches any guide off (the paper's ``p = 0``).
             reduce_features (bool): sum the map over the feature axis (kept with
                 size 1, so the result broadcasts against the input).
             normalize (bool): min-max normalise each example to ``[0, 1]`` (jointly
-                over all input tensors). A constant map, e.g. the guided map of a
-                linear model whose gradient variance is zero everywhere, carries no
-                ranking and normalises to all ones, as in the reference code.
+                over all input tensors). A constant map, e.g. the variance-guided map
+                of a linear model (zero variance everywhere), carries no ranking and
+                normalises to all ones, as in the reference code.
             feature_dim (int, None or tuple): the feature (channel) axis of each input:
                 ``-1`` for ``(B, T, F)`` (default), ``1`` for ``(B, F, T)``. The guide
                 quantile is taken per example and feature over the other axes.
@@ -153,14 +167,13 @@ class GuidedAbsoluteGrad(GradientAttribution):
         batch = check_inputs(xs)
         check_positive_int(nt_samples, "nt_samples")
         check_positive_int(nt_samples_batch_size, "nt_samples_batch_size", allow_none=True)
-        spreads = [check_nonnegative_float(s, "stdevs") for s in per_input(stdevs, len(xs), "stdevs")]
-        p = check_nonnegative_float(guide_quantile, "guide_quantile")
-        if p >= 1:
-            raise ValueError(f"`guide_quantile` must lie in [0, 1), got {guide_quantile}.")
-        if p > 0 and nt_samples == 1:
+        noise = _noise_spec(stdevs, noise_level, len(xs))
+        guide, p = _guide_spec(guide, guide_quantile)
+        if guide is not None and nt_samples == 1:
             raise ValueError(
-                "`nt_samples`=1 leaves the gradient variance undefined, so `guide_quantile` > 0 has "
-                "no guide; pass nt_samples >= 2, or guide_quantile=0 for plain AbsoluteGrad."
+                f"`nt_samples`=1 leaves the gradient's spread over the noise draws undefined, so "
+                f"guide={guide!r} has nothing to weigh; pass nt_samples >= 2, or guide=None for plain "
+                "AbsoluteGrad."
             )
         check_generator(generator)
         fdims = [_feature_axis(x, d) for x, d in zip(xs, per_input(feature_dim, len(xs), "feature_dim"))]
@@ -175,12 +188,17 @@ class GuidedAbsoluteGrad(GradientAttribution):
                 additional_forward_args,
                 nt_samples,
                 nt_samples_batch_size,
-                spreads,
+                noise,
                 generator,
             )
         maps = []
-        for (abs_sum, var), fdim in zip(stats, fdims):
-            m = abs_sum if p == 0 else abs_sum * _guide(var, p, fdim)
+        for (abs_sum, mean, var), fdim in zip(stats, fdims):
+            if guide == "variance":
+                m = abs_sum * _variance_guide(var, p, fdim)
+            elif guide == "stability":
+                m = abs_sum * _stability_guide(mean, var)
+            else:
+                m = abs_sum
             if reduce_features and fdim is not None:
                 m = m.sum(fdim, keepdim=True)
             maps.append(m)
@@ -225,6 +243,64 @@ def _feature_axis(x: Tensor, feature_dim: int | None) -> int | None:
     return axis
 
 
+#: the paper's noise: 15 % of each example's value range
+DEFAULT_NOISE_LEVEL = 0.15
+#: the paper's guide quantile (its "GAG-3")
+DEFAULT_GUIDE_QUANTILE = 0.85
+GUIDES = ("stability", "variance", None)
+
+
+class NoiseSpec(NamedTuple):
+    """The noise std per input: ``values`` as they are, or times each example's range."""
+
+    values: tuple[float, ...]
+    relative: bool
+
+
+def _noise_spec(stdevs: object, noise_level: object, n_inputs: int) -> NoiseSpec:
+    """Absolute ``stdevs`` (Captum's meaning) or range-relative ``noise_level``, never both."""
+    spec = None
+    for value, name, relative in ((stdevs, "stdevs", False), (noise_level, "noise_level", True)):
+        if value is not None:
+            values = tuple(check_nonnegative_float(v, name) for v in per_input(value, n_inputs, name))
+            if spec is not None:
+                raise ValueError(
+                    "pass either `stdevs` (the noise std itself, as in Captum's NoiseTunnel) or "
+                    "`noise_level` (the noise std as a fraction of each example's value range), not both."
+                )
+            spec = NoiseSpec(values, relative)
+    return spec or NoiseSpec((DEFAULT_NOISE_LEVEL,) * n_inputs, relative=True)
+
+
+def _guide_spec(guide: object, guide_quantile: object) -> tuple[str | None, float]:
+    """The guide in use (None: plain AbsoluteGrad) and the variance guide's quantile."""
+    if guide not in GUIDES:
+        raise ValueError(f"`guide` must be 'stability', 'variance' or None, got {guide!r}.")
+    if guide_quantile is None:
+        return guide, DEFAULT_GUIDE_QUANTILE
+    p = check_nonnegative_float(guide_quantile, "guide_quantile")
+    if p >= 1:
+        raise ValueError(f"`guide_quantile` must lie in [0, 1), got {guide_quantile}.")
+    if p == 0:
+        return None, 0.0  # the paper's p = 0: no guide, whichever was named
+    if guide != "variance":
+        raise ValueError(
+            f"`guide_quantile` is the quantile of guide='variance' (the paper's guide); guide={guide!r} "
+            "has none: pass guide='variance' with it, or leave `guide_quantile` unset."
+        )
+    return guide, p
+
+
+def _noise_scales(xs: tuple[Tensor, ...], noise: NoiseSpec) -> list[Tensor | float]:
+    """The noise std of every input: a float, or one value per example (``(B, 1, ...)``)."""
+    if not noise.relative:
+        return list(noise.values)
+    return [
+        s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
+        for x, s in zip(xs, noise.values)
+    ]
+
+
 def _run_noise(
     gradient_func: Callable,
     forward_func: Callable,
@@ -233,10 +309,10 @@ def _run_noise(
     additional_forward_args: object,
     n_samples: int,
     chunk_size: int | None,
-    spreads: list[float],
+    noise: NoiseSpec,
     generator: torch.Generator | None,
-) -> list[tuple[Tensor, Tensor]]:
-    """Stream the noise draws in chunks; return ``(sum |g|, unbiased var g)`` per input.
+) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Stream the noise draws in chunks; return ``(sum |g|, mean g, unbiased var g)`` per input.
 
     Mean and variance are merged chunk by chunk (Chan et al.), so memory holds one
     chunk of gradients and three input-sized accumulators, and the statistics do
@@ -247,10 +323,7 @@ def _run_noise(
     batch = xs[0].shape[0]
     dtypes = [x.dtype for x in xs]
     xs = tuple(x.detach().to(torch.promote_types(x.dtype, torch.float32)) for x in xs)
-    sigmas = [
-        s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
-        for x, s in zip(xs, spreads)
-    ]
+    sigmas = _noise_scales(xs, noise)
     abs_sum = [torch.zeros_like(x) for x in xs]
     mean = [torch.zeros_like(x) for x in xs]
     m2 = [torch.zeros_like(x) for x in xs]
@@ -292,16 +365,24 @@ def _run_noise(
         if not bool(torch.isfinite(a).all() & torch.isfinite(v).all()):
             raise ValueError(
                 "the gradients of the target contain NaN or Inf values (e.g. a sqrt or log at 0, "
-                "an overflow in float16); check the model or lower `stdevs`."
+                "an overflow in float16); check the model or lower the noise (`stdevs` or `noise_level`)."
             )
         var = v * var_scale
         # identical gradients (a linear model) leave rounding-level variance: count it as zero
         floor = (n_samples * torch.finfo(var.dtype).eps * mu.abs()).square()
-        out.append((a, torch.where(var <= floor, torch.zeros_like(var), var)))
+        out.append((a, mu, torch.where(var <= floor, torch.zeros_like(var), var)))
     return out
 
 
-def _guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
+def _stability_guide(mean: Tensor, var: Tensor) -> Tensor:
+    """``|mean g| / (|mean g| + std g)``: 1 where the gradient is the same for every draw, near 0
+    where its sign flips from draw to draw; 1 where the gradient is zero throughout."""
+    strength = mean.abs()
+    total = strength + var.sqrt()
+    return torch.where(total > 0, strength / torch.where(total > 0, total, 1.0), 1.0)
+
+
+def _variance_guide(var: Tensor, p: float, feature_axis: int | None) -> Tensor:
     """Weight 1 where the variance exceeds its ``p``-quantile (per example and
     feature, over the remaining axes), the variance itself elsewhere."""
     v = var.unsqueeze(1) if feature_axis is None else var.movedim(feature_axis, 1)  # (B, F, ...)

@@ -24,10 +24,13 @@ def minmax(m):
     return (m - lo.view(shape)) / (hi - lo).view(shape)
 
 
-def oracle(model, x, target, n, s, p, seed, feature_dim=-1):
-    """The paper's algorithm written plainly: one gradient per noise draw, torch.var, torch.quantile."""
+def oracle(model, x, target, n, s, p, seed, feature_dim=-1, guide="variance", absolute=False):
+    """The algorithm written plainly: one gradient per noise draw, torch.var, torch.quantile.
+    ``s`` is the noise std (``absolute``) or its fraction of each example's range (the paper)."""
     (eps,) = normal_draws(n, [tuple(x.shape)], generator=gen(seed), device=x.device, dtype=x.dtype)
-    sigma = s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
+    sigma = (
+        s if absolute else s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
+    )
     grads = []
     for i in range(n):
         xi = (x + sigma * eps[i]).requires_grad_()
@@ -35,7 +38,9 @@ def oracle(model, x, target, n, s, p, seed, feature_dim=-1):
         grads.append(torch.autograd.grad(out.sum(), xi)[0])
     g = torch.stack(grads)
     m = g.abs().sum(0)
-    if p > 0:
+    if guide == "stability":
+        m = m * g.mean(0).abs() / (g.mean(0).abs() + g.std(0, unbiased=True))
+    elif p > 0:
         var = g.var(0, unbiased=True)
         v = var.unsqueeze(1) if x.dim() == 2 else var.movedim(feature_dim % x.dim(), 1)
         q = torch.quantile(v.flatten(2), p, dim=-1, keepdim=True).view(*v.shape[:2], *([1] * (v.dim() - 2)))
@@ -75,16 +80,29 @@ def test_linear_unguided_is_normalised_abs_weight(n, s):
     torch.testing.assert_close(attr, expected, atol=1e-6, rtol=0)
 
 
-def test_linear_guided_is_degenerate_and_returns_ones():
-    # every gradient equals w, so the variance is 0 everywhere: the guide zeroes the map,
+def test_linear_variance_guide_is_degenerate_and_returns_ones():
+    # every gradient equals w, so the variance is 0 everywhere: the paper's guide zeroes the map,
     # a constant map carries no ranking and normalises to ones (documented)
     model = Linear((10, 3))
-    attr = GuidedAbsoluteGrad(model).attribute(torch.randn(3, 10, 3), target=0, generator=gen())
+    gag = GuidedAbsoluteGrad(model)
+    attr = gag.attribute(torch.randn(3, 10, 3), target=0, guide="variance", generator=gen())
     assert torch.equal(attr, torch.ones_like(attr))
-    raw = GuidedAbsoluteGrad(model).attribute(
-        torch.randn(3, 10, 3), target=0, normalize=False, generator=gen()
-    )
+    raw = gag.attribute(torch.randn(3, 10, 3), target=0, guide="variance", normalize=False, generator=gen())
     assert torch.equal(raw, torch.zeros_like(raw))
+
+
+@pytest.mark.parametrize("n,s", [(2, 0.15), (20, 1.0)])
+def test_linear_stability_guide_weighs_one_and_gives_the_abs_weight(n, s):
+    # std g = 0 < |mean g| = |w|: weight 1, the map is N |w|, normalised: the AbsoluteGrad map
+    model = Linear((10, 3))
+    x = torch.randn(4, 10, 3)
+    gag = GuidedAbsoluteGrad(model)
+    raw = gag.attribute(
+        x, target=1, nt_samples=n, stdevs=s, guide="stability", normalize=False, generator=gen()
+    )
+    torch.testing.assert_close(raw, n * model.w[1].detach().abs().expand(4, 10, 3), atol=1e-5, rtol=1e-6)
+    attr = gag.attribute(x, target=1, nt_samples=n, stdevs=s, generator=gen())  # the default guide
+    torch.testing.assert_close(attr, minmax(model.w[1].detach().abs().expand(4, 10, 3)), atol=1e-6, rtol=0)
 
 
 def test_quadratic_variance_and_argmax():
@@ -94,7 +112,14 @@ def test_quadratic_variance_and_argmax():
     x = torch.ones(1, 10, dtype=torch.float64) + 0.01 * torch.arange(10, dtype=torch.float64)
     n, s = 2000, 0.1
     attr = GuidedAbsoluteGrad(model).attribute(
-        x, target=0, nt_samples=n, stdevs=s, guide_quantile=0.9, normalize=False, generator=gen()
+        x,
+        target=0,
+        nt_samples=n,
+        noise_level=s,
+        guide="variance",
+        guide_quantile=0.9,
+        normalize=False,
+        generator=gen(),
     )
     sigma = s * float(x.max() - x.min())
     (eps,) = normal_draws(n, [(1, 10)], generator=gen(), device=x.device, dtype=x.dtype)
@@ -105,6 +130,52 @@ def test_quadratic_variance_and_argmax():
     assert int(attr.argmax()) == int(a.abs().argmax())
     expected = g.abs().sum(0) * torch.where(var > torch.quantile(var, 0.9), torch.ones_like(var), var)
     torch.testing.assert_close(attr, expected, rtol=1e-9, atol=1e-12)
+
+
+def folded_normal_mean(mu, sigma):
+    """E|mu + sigma z| for z ~ N(0, 1)."""
+    normal = torch.distributions.Normal(0.0, 1.0)
+    return sigma * (2 / torch.pi) ** 0.5 * torch.exp(-(mu**2) / (2 * sigma**2)) + mu * (
+        1 - 2 * normal.cdf(-mu / sigma)
+    )
+
+
+A = torch.tensor([0.1, -3.0, 0.5, 1.0, -0.2, 0.3, 0.05, -0.4, 0.7, 0.15], dtype=torch.float64)
+X_QUAD = torch.tensor([[2.0, 1.0, 0.5, 0.2, 0.1, 0.0, -0.1, -0.3, -1.0, 3.0]], dtype=torch.float64)
+
+
+def test_quadratic_stability_guide_exact_from_the_same_draws():
+    # g_j = 2 a_j (x_j + sigma z_j): weight |mean g| / (|mean g| + std g), map sum |g| * weight
+    n, sigma = 40, 0.5
+    attr = GuidedAbsoluteGrad(Quadratic(A)).attribute(
+        X_QUAD,
+        target=0,
+        nt_samples=n,
+        stdevs=sigma,
+        nt_samples_batch_size=7,
+        normalize=False,
+        generator=gen(),
+    )
+    (eps,) = normal_draws(n, [(1, 10)], generator=gen(), device=X_QUAD.device, dtype=X_QUAD.dtype)
+    g = 2 * A * (X_QUAD + sigma * eps)
+    weight = g.mean(0).abs() / (g.mean(0).abs() + g.std(0, unbiased=True))
+    torch.testing.assert_close(attr, g.abs().sum(0) * weight, rtol=1e-10, atol=0)
+
+
+def test_quadratic_stability_guide_limit():
+    # N -> inf: mean g = 2 a x, std g = 2 |a| sigma, so the weight is |x| / (|x| + sigma) and the
+    # map / N is 2 |a| E|x + sigma z| |x| / (|x| + sigma): a stable gradient keeps its weight,
+    # one whose sign flips under the noise (x near 0) loses it
+    n, sigma = 4000, 0.5
+    gag = GuidedAbsoluteGrad(Quadratic(A))
+    kw = dict(target=0, nt_samples=n, stdevs=sigma, normalize=False, generator=gen())
+    guided = gag.attribute(X_QUAD, **kw)
+    plain = gag.attribute(X_QUAD, guide=None, **{**kw, "generator": gen()})
+    weight = X_QUAD.abs() / (X_QUAD.abs() + sigma)
+    torch.testing.assert_close(guided / plain, weight, atol=0.03, rtol=0)
+    expected = 2 * A.abs() * folded_normal_mean(X_QUAD, sigma) * weight
+    torch.testing.assert_close(guided / n, expected, atol=0.03, rtol=0.03)
+    assert float((guided / plain)[0, 5]) < 0.03  # x = 0: the gradient's sign is a coin flip
 
 
 def test_single_sample_unguided_equals_normalised_abs_gradient():
@@ -118,8 +189,9 @@ def test_single_sample_unguided_equals_normalised_abs_gradient():
     torch.testing.assert_close(attr, minmax(g.abs()), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("guide", ["variance", "stability"])
 @pytest.mark.parametrize("layout", ["btf", "bft", "bt"])
-def test_matches_plain_loop_oracle(layout):
+def test_matches_plain_loop_oracle(layout, guide):
     torch.manual_seed(1)
     if layout == "bt":
         model, x, fdim = nn.Sequential(nn.Linear(16, 8), nn.Tanh(), nn.Linear(8, 3)), torch.randn(3, 16), -1
@@ -128,9 +200,15 @@ def test_matches_plain_loop_oracle(layout):
         x, fdim = (torch.randn(3, 16, 2), -1) if layout == "btf" else (torch.randn(3, 2, 16), 1)
     target = torch.tensor([0, 2, 1])
     ours = GuidedAbsoluteGrad(model).attribute(
-        x, target=target, nt_samples=12, nt_samples_batch_size=5, feature_dim=fdim, generator=gen(7)
+        x,
+        target=target,
+        nt_samples=12,
+        nt_samples_batch_size=5,
+        feature_dim=fdim,
+        guide=guide,
+        generator=gen(7),
     )
-    ref = oracle(model, x, target, 12, 0.15, 0.85, 7, feature_dim=fdim)
+    ref = oracle(model, x, target, 12, 0.15, 0.85, 7, feature_dim=fdim, guide=guide)
     torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-4)
 
 
@@ -145,6 +223,21 @@ def test_sign_symmetry():
     a = GuidedAbsoluteGrad(model).attribute(x, target=1, generator=gen(2))
     b = GuidedAbsoluteGrad(Negated()).attribute(x, target=1, generator=gen(2))
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_stability_guide_does_not_depend_on_the_output_scale():
+    # W = |mean| / (|mean| + std) is dimensionless; the variance guide's W = V is not (documented)
+    model = CNN1dClassifier(3, 2).eval()
+
+    class Scaled(nn.Module):
+        def forward(self, x):
+            return 1000.0 * model(x)
+
+    x = torch.randn(3, 24, 3)
+    for guide, same in (("stability", True), ("variance", False)):
+        a = GuidedAbsoluteGrad(model).attribute(x, target=1, nt_samples=8, guide=guide, generator=gen(2))
+        b = GuidedAbsoluteGrad(Scaled()).attribute(x, target=1, nt_samples=8, guide=guide, generator=gen(2))
+        assert torch.allclose(a, b, atol=1e-5, rtol=0) == same
 
 
 def test_determinism_and_seed_dependence():
@@ -190,11 +283,11 @@ def test_reduce_features_sums_then_normalises():
     dtype=st.sampled_from([torch.float32, torch.float64]),
     n=st.integers(1, 7),
     chunk=st.integers(1, 8),
-    p=st.sampled_from([0.0, 0.5, 0.85]),
+    guide=st.sampled_from([("stability", None), ("variance", 0.5), ("variance", 0.85), (None, None)]),
 )
-def test_chunked_equals_unchunked(batch, length, features, layout, dtype, n, chunk, p):
+def test_chunked_equals_unchunked(batch, length, features, layout, dtype, n, chunk, guide):
     g = torch.Generator().manual_seed(batch * 100 + length)
-    p = p if n > 1 else 0.0  # one draw has no variance: the guide needs n >= 2
+    guide, p = guide if n > 1 else (None, None)  # one draw has no spread: a guide needs n >= 2
     if layout == "bt":
         shape, fdim, feats = (batch, length), -1, length
     elif layout == "btf":
@@ -204,7 +297,7 @@ def test_chunked_equals_unchunked(batch, length, features, layout, dtype, n, chu
     x = torch.randn(shape, generator=g, dtype=dtype)
     model = nn.Sequential(nn.Flatten(), nn.Linear(feats, 6), nn.Tanh(), nn.Linear(6, 2)).to(dtype)
     gag = GuidedAbsoluteGrad(model)
-    kw = dict(target=1, nt_samples=n, guide_quantile=p, feature_dim=fdim)
+    kw = dict(target=1, nt_samples=n, guide=guide, guide_quantile=p, feature_dim=fdim)
     whole = gag.attribute(x, **kw, generator=gen(1))
     parts = gag.attribute(x, **kw, nt_samples_batch_size=chunk, generator=gen(1))
     assert whole.shape == x.shape and whole.dtype == dtype and whole.is_contiguous()
@@ -264,7 +357,7 @@ def test_gru_batch_first_gives_contiguous_output():
     x = torch.randn(4, 12, 3)
     attr = GuidedAbsoluteGrad(model).attribute(x, target=[0, 1, 1, 0], nt_samples=4, generator=gen())
     assert attr.is_contiguous() and attr.shape == x.shape
-    ref = oracle(model, x, torch.tensor([0, 1, 1, 0]), 4, 0.15, 0.85, 0)
+    ref = oracle(model, x, torch.tensor([0, 1, 1, 0]), 4, 0.15, 0.85, 0, guide="stability")
     torch.testing.assert_close(attr, ref, atol=1e-5, rtol=1e-4)
 
 
@@ -345,6 +438,60 @@ def test_smoothgrad_relation_without_guide():
     assert isinstance(NoiseTunnel(Saliency(model)), NoiseTunnel)
 
 
+# --- noise: `stdevs` as in Captum, `noise_level` as in the paper ---------------------------------
+
+
+class Recorder(nn.Module):
+    """Records every input it sees; output 0 is |x|^2 / 2 (its gradient is the input itself)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        flat = x.flatten(1)
+        return torch.stack([0.5 * flat.square().sum(1), flat.sum(1)], 1)
+
+
+def test_stdevs_is_the_absolute_noise_std_of_noise_tunnel():
+    # a range of about 60: a range-relative 0.3 would be a std of about 18, not 0.3
+    x = 10 * torch.randn(2, 30, 2, generator=gen(1), dtype=torch.float64)
+    s, n = 0.3, 200
+    ours, theirs = Recorder(), Recorder()
+    ours_map = GuidedAbsoluteGrad(ours).attribute(
+        x, target=0, nt_samples=n, stdevs=s, guide_quantile=0, normalize=False, generator=gen()
+    )
+    torch.manual_seed(0)
+    theirs_map = NoiseTunnel(Saliency(theirs)).attribute(
+        x, target=0, nt_type="smoothgrad", nt_samples=n, stdevs=s, abs=True
+    )
+    ours_noise = torch.cat(ours.seen).view(n, *x.shape) - x  # copy-major rows
+    theirs_noise = torch.cat(theirs.seen).view(len(x), n, *x.shape[1:]) - x[:, None]
+    (eps,) = normal_draws(n, [tuple(x.shape)], generator=gen(), device=x.device, dtype=x.dtype)
+    torch.testing.assert_close(ours_noise, s * eps, atol=1e-12, rtol=0)  # exactly s times N(0, 1) draws
+    assert abs(float(ours_noise.std()) / s - 1) < 0.02
+    assert abs(float(theirs_noise.std()) / s - 1) < 0.02
+    # the same call explains with the same noise: sum |g| / N estimates what SmoothGrad of |g| does
+    torch.testing.assert_close(ours_map.mean() / n, theirs_map.mean(), rtol=0.02, atol=0)
+
+
+def test_noise_level_is_the_default_and_scales_with_each_example_range():
+    model = CNN1dClassifier(3, 2).eval()
+    x = torch.randn(3, 20, 3) * torch.tensor([1.0, 5.0, 0.2]).view(-1, 1, 1)
+    gag = GuidedAbsoluteGrad(model)
+    for guide in ("stability", "variance"):
+        default = gag.attribute(x, target=1, guide=guide, generator=gen(4))
+        explicit = gag.attribute(x, target=1, guide=guide, noise_level=0.15, generator=gen(4))
+        assert torch.equal(default, explicit)
+    for b in range(len(x)):
+        xb = x[b : b + 1]
+        span = (xb.amax() - xb.amin()).view(1, 1, 1)
+        relative = gag.attribute(xb, target=1, noise_level=0.4, normalize=False, generator=gen(b))
+        absolute = gag.attribute(xb, target=1, stdevs=float(0.4 * span), normalize=False, generator=gen(b))
+        assert torch.equal(relative, absolute)
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 
@@ -360,7 +507,15 @@ def test_smoothgrad_relation_without_guide():
         (dict(nt_samples_batch_size=-1), ValueError, "nt_samples_batch_size"),
         (dict(guide_quantile=1.0), ValueError, "guide_quantile"),
         (dict(guide_quantile=-0.1), ValueError, "guide_quantile"),
-        (dict(nt_samples=1), ValueError, r"`nt_samples`=1 .* `guide_quantile` > 0 .* nt_samples >= 2"),
+        (dict(nt_samples=1), ValueError, r"`nt_samples`=1 .* guide='stability' .* nt_samples >= 2"),
+        (dict(nt_samples=1, guide="variance"), ValueError, r"`nt_samples`=1 .* guide='variance'"),
+        (dict(guide="smooth"), ValueError, r"`guide` must be 'stability', 'variance' or None"),
+        (dict(guide_quantile=0.5), ValueError, r"`guide_quantile` is the quantile of guide='variance'"),
+        (dict(guide=None, guide_quantile=0.5), ValueError, r"guide=None has none"),
+        (dict(noise_level=-0.1), ValueError, "noise_level"),
+        (dict(noise_level="big"), TypeError, "noise_level"),
+        (dict(stdevs=(0.1, 0.2)), ValueError, "`stdevs` has 2 entries"),
+        (dict(stdevs=0.1, noise_level=0.1), ValueError, r"either `stdevs` .* or `noise_level` .* not both"),
         (dict(generator=0), TypeError, "generator"),
         (dict(stdevs=-1.0), ValueError, "stdevs"),
         (dict(target=7), ValueError, "target"),
