@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,12 @@ from captum_ts.models import (
     accuracy,
     fit_classifier,
 )
+
+#: Adam mini-batch size: small, so that the real sets with 20 to 70 training series still
+#: get a few optimiser steps per epoch
+BATCH_SIZE = 16
+#: small training sets get more epochs: at least this many optimiser steps in all
+MIN_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -65,8 +72,12 @@ def trained(
     cache: Path | None,
 ) -> tuple[nn.Module, float, bool]:
     """The model trained on ``train`` with ``seed`` (initial weights, batch order, dropout),
-    in eval mode, its accuracy on the whole ``test`` split, and whether it came from the cache."""
+    in eval mode, its accuracy on the whole ``test`` split, and whether it came from the cache.
+
+    Training runs ``epochs`` epochs, or more on a small set: enough for :data:`MIN_STEPS`
+    optimiser steps."""
     spec = MODELS[model]
+    epochs = max(epochs, math.ceil(MIN_STEPS / math.ceil(len(train.inputs) / BATCH_SIZE)))
     n_features, n_classes = train.inputs.shape[-1], int(train.labels.max()) + 1
     length = train.inputs.shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -77,7 +88,9 @@ def trained(
             saved = torch.load(path, weights_only=True)
             net.load_state_dict(saved["state_dict"])
             return net.eval(), float(saved["accuracy"]), True
-        fit_classifier(net, train.inputs, train.labels, epochs=epochs, lr=spec.lr, seed=seed)
+        fit_classifier(
+            net, train.inputs, train.labels, epochs=epochs, lr=spec.lr, batch_size=BATCH_SIZE, seed=seed
+        )
     acc = accuracy(net, test.inputs, test.labels)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +114,7 @@ def _cache_path(
     described = {
         "settings": spec.settings,
         "lr": spec.lr,
+        "batch_size": BATCH_SIZE,
         "train": list(train.inputs.shape),
         "data": hashlib.sha1(train.inputs.numpy().tobytes() + train.labels.numpy().tobytes()).hexdigest(),
         "epochs": epochs,

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import _eval_models
 import evaluate_methods
 from _eval_methods import default_variants, parse_variant
 from _eval_models import trained
@@ -25,9 +26,18 @@ METHODS = [
 @pytest.fixture(scope="module")
 def run():
     variants = [parse_variant(m) for m in METHODS]
-    return evaluate_methods.evaluate(
-        ["shapes"], ["cnn"], variants, n_test=12, epochs=2, seeds=[0], min_accuracy=0.0, log=lambda _: None
-    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_eval_models, "MIN_STEPS", 1)  # two epochs, however small the set
+        return evaluate_methods.evaluate(
+            ["shapes"],
+            ["cnn"],
+            variants,
+            n_test=12,
+            epochs=2,
+            seeds=[0],
+            min_accuracy=0.0,
+            log=lambda _: None,
+        )
 
 
 def test_result_structure(run):
@@ -101,7 +111,16 @@ def test_duplicate_variants_are_refused():
         evaluate_methods.evaluate(["shapes"], ["cnn"], [parse_variant("random")] * 2, 4, 1, [0])
 
 
-def test_model_cache_reuses_the_trained_model(tmp_path):
+def test_small_sets_get_at_least_min_steps(tmp_path, monkeypatch):
+    monkeypatch.setattr(_eval_models, "MIN_STEPS", 20)
+    train, test = shapes(64, length=24, width=6, seed=0), shapes(8, length=24, width=6, seed=1)
+    trained("s", "cnn", train, test, 3, 1, tmp_path)  # 4 steps per epoch: 5 epochs, not 1
+    trained("s", "cnn", train, test, 3, 7, tmp_path)  # 7 epochs: more than the minimum
+    assert sorted(p.name.split("-")[3] for p in tmp_path.iterdir()) == ["ep5", "ep7"]
+
+
+def test_model_cache_reuses_the_trained_model(tmp_path, monkeypatch):
+    monkeypatch.setattr(_eval_models, "MIN_STEPS", 1)
     train, test = shapes(64, length=24, width=6, seed=0), shapes(32, length=24, width=6, seed=1)
     first, acc, cached = trained("s", "cnn", train, test, 3, 1, tmp_path)
     second, acc_again, cached_again = trained("s", "cnn", train, test, 3, 1, tmp_path)
