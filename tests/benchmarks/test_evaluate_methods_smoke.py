@@ -94,6 +94,7 @@ def test_variants_parse_and_refuse_mistakes():
     v = parse_variant("gag:guide_quantile=0,nt_samples=50,stdevs=(0.1,)")
     assert (v.name, v.settings) == ("gag", {"guide_quantile": 0, "nt_samples": 50, "stdevs": (0.1,)})
     assert parse_variant("smoothgrad:stdevs=0.3").settings == {"stdevs": 0.3}
+    assert parse_variant("lpm:mode=deletion,epochs=5").settings == {"mode": "deletion", "epochs": 5}
     assert "lpm" not in [d.name for d in default_variants()]  # slow: only when named
     for text, match in [
         ("gagg", "unknown method 'gagg'"),
