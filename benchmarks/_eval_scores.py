@@ -24,19 +24,18 @@ SELECTIVITY_PATCHES = 20
 class Metric:
     title: str
     higher_is_better: bool
-    needs_truth: bool
 
 
 METRICS: dict[str, Metric] = {
-    "sel_auc": Metric("selectivity MoRF AUC (softmax probability, 20 time patches)", False, False),
-    "sel_aopc": Metric("selectivity MoRF AOPC (softmax probability, 20 time patches)", True, False),
-    "deletion": Metric("deletion AUC (cells, removal value 0)", False, False),
-    "insertion": Metric("insertion AUC (cells, from a blurred series)", True, False),
-    "rcap": Metric("RCAP (levels 0.5..0.9, removal value 0)", True, False),
-    "auroc": Metric("AUROC of |map| against the true saliency", True, True),
-    "auprc": Metric("AUPRC of |map| against the true saliency", True, True),
-    "mass": Metric("share of |map| on the true saliency", True, True),
-    "seed_corr": Metric("Pearson correlation of |map| between two generator seeds", True, False),
+    "sel_auc": Metric("selectivity MoRF AUC (softmax probability, 20 time patches)", False),
+    "sel_aopc": Metric("selectivity MoRF AOPC (softmax probability, 20 time patches)", True),
+    "deletion": Metric("deletion AUC (cells, removal value 0)", False),
+    "insertion": Metric("insertion AUC (cells, from a blurred series)", True),
+    "rcap": Metric("RCAP (levels 0.5..0.9, removal value 0)", True),
+    "auroc": Metric("AUROC of |map| against the true saliency", True),
+    "auprc": Metric("AUPRC of |map| against the true saliency", True),
+    "mass": Metric("share of |map| on the true saliency", True),
+    "seed_corr": Metric("Pearson correlation of |map| between two generator seeds", True),
 }
 
 

@@ -139,7 +139,12 @@ def save(results: dict, path: Path) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    methods = "\n".join(f"  {name:12s}{spec.summary}" for name, spec in METHODS.items())
+    p = argparse.ArgumentParser(
+        description=__doc__,
+        epilog=f"methods:\n{methods}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--datasets", nargs="+", choices=NAMES, metavar="NAME", help=f"of {', '.join(NAMES)}")
     p.add_argument(
         "--models", nargs="+", choices=list(MODELS), metavar="NAME", help=f"of {', '.join(MODELS)}"
