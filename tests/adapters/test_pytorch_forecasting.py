@@ -98,7 +98,11 @@ def fitted():
             )
             trainer.fit(model, train_dataloaders=train.to_dataloader(train=True, batch_size=16))
             mode = "quantiles" if name == "tft" else "prediction"
-            predicted[name] = model.predict(test.to_dataloader(train=False, batch_size=64), mode=mode)
+            predicted[name] = model.predict(
+                test.to_dataloader(train=False, batch_size=64),
+                mode=mode,
+                trainer_kwargs={"logger": False, "enable_progress_bar": False, "accelerator": "cpu"},
+            )
     return models, train, test, df, predicted
 
 
