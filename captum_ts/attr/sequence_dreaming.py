@@ -8,6 +8,7 @@ arXiv:2408.10628.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import torch
 from captum.attr import GradientAttribution, LayerAttribution
@@ -34,6 +35,7 @@ from .._validation import (
     check_positive_int,
     per_input,
 )
+from ._dream_decoder import check_decoder, start_codes
 from ._dream_problem import Problem
 from .regularizers import (
     LossTerm,
@@ -53,12 +55,17 @@ NeuronSelector = int | tuple[int, ...] | list | Tensor | Callable[..., Tensor]
 def random_starts(
     n: int,
     shape: Sequence[int],
-    scale: float = 0.1,
+    scale: float = 1.0,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """``n`` Gaussian start sequences ``N(0, scale**2)`` of shape ``(n, *shape)``.
+
+    ``scale`` should be the data's standard deviation (1, the default, for
+    z-normalised series): much smaller starts can leave every ReLU unit of a
+    trained network off, and a dream whose gradient is zero at the start is
+    refused.
 
     The ``k``-th start does not depend on ``n``: drawing 8 starts gives the first
     8 of 32 drawn with the same seed.
@@ -164,6 +171,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         internal_batch_size: int | None = None,
         return_trajectory: bool = False,
         generator: torch.Generator | None = None,
+        decoder: Callable[[Tensor], Tensor] | None = None,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         r"""Dream one sequence per row of ``inputs``.
 
@@ -258,8 +266,10 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         noise = check_nonnegative_float(start_noise, "start_noise")
         check_generator(generator)
         make_optimizer = _optimizer_factory(optimizer, lr, optimizer_kwargs)
-        loss_terms, projections = _split_regularizers(regularizers)
-        time_dims = tuple(_time_axis(x, d) for x, d in zip(xs, per_input(time_dim, len(xs), "time_dim")))
+        loss_terms, projections = _split_regularizers(regularizers, objective)
+        if decoder is not None:
+            check_decoder(decoder, is_tuple, projections)
+        time_dims = per_input(time_dim, len(xs), "time_dim")
         tgt, selector = _what_to_maximise(objective, target, neuron_selector, batch)
 
         starts = tuple(x.detach().clone() for x in xs)
@@ -273,12 +283,23 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
             )
             starts = tuple(s + noise * d.to(s) for s, d in zip(starts, draws))
         afa = _format_additional_forward_args(additional_forward_args)
-        problem = Problem(
-            self.forward_func, self.layer, objective, tau, loss_terms, projections, time_dims, make_optimizer
-        )
         dreams: list[tuple[Tensor, ...]] = []
         scores: list[Tensor] = []
-        with frozen_model(self.forward_func):
+        with frozen_model(self.forward_func), frozen_model(decoder) if decoder is not None else nullcontext():
+            series, dtypes = xs, None
+            if decoder is not None:
+                starts, series, dtypes = start_codes(decoder, starts[0])
+            problem = Problem(
+                self.forward_func,
+                self.layer,
+                objective,
+                tau,
+                loss_terms,
+                projections,
+                tuple(_time_axis(x, d) for x, d in zip(series, time_dims)),
+                make_optimizer,
+                decoder,
+            )
             for lo, hi in chunks(batch, internal_batch_size):
                 whole = lo == 0 and hi == batch
                 part = tuple(s[lo:hi] for s in starts)
@@ -289,6 +310,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                     afa if whole else _rows_of_args(afa, batch, lo, hi),
                     steps,
                     return_trajectory,
+                    dtypes,
                 )
                 dreams.append(seqs)
                 scores.append(traj)
@@ -337,9 +359,9 @@ def _what_to_maximise(
 
 
 def _split_regularizers(
-    regularizers: Sequence[LossTerm | Projection] | None,
+    regularizers: Sequence[LossTerm | Projection] | None, objective: str
 ) -> tuple[list[LossTerm], list[Projection]]:
-    regs = default_regularizers() if regularizers is None else regularizers
+    regs = default_regularizers(objective) if regularizers is None else regularizers
     if isinstance(regs, (LossTerm, Projection)):
         regs = (regs,)
     loss_terms, projections = [], []
