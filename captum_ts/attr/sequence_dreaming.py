@@ -177,8 +177,9 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
 
         Args:
             inputs (Tensor or tuple[Tensor, ...]): the start sequences, batch first:
-                noise (:func:`random_starts`), zeros, or real series (for border
-                dreams). They are copied, never modified; the output has their shape.
+                noise at the data's scale (:func:`random_starts`) or real series
+                (for border dreams); with a ``decoder``, start codes or series. They
+                are copied, never modified; the output has their shape.
             target (int, tuple, Tensor or list, optional): Captum's target for the
                 output objectives: a class index, or one per row (a list or a
                 ``(B,)`` tensor) to dream several classes in one batch; ``(h, c)``
@@ -207,10 +208,13 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 tensor, except by a callable, which gets the whole output.
             regularizers (sequence, optional): loss terms and projections
                 (:mod:`captum_ts.attr.regularizers`). ``None`` uses
-                :func:`~captum_ts.attr.regularizers.default_regularizers`
-                (L2 1e-3, TV 1e-2, Gaussian blur sigma 1 every 10 steps, exponential
-                smoothing alpha 0.3 every 10 steps); ``()`` none at all.
-                Projections run in the given order after the due steps.
+                ``default_regularizers(objective)``: L2 1e-3, TV 1e-2, Gaussian blur
+                sigma 1 every 10 steps, exponential smoothing alpha 0.3 every 10
+                steps; for ``"border"`` the two loss terms only (projections move
+                the series off the border: 6 of 6 GunPoint border dreams ended 0.23
+                to 0.28 away from 0.5 with them, within 0.01 without; see
+                ``docs/sequence_dreaming.md``). ``()`` none at all. Projections run
+                in the given order after the due steps.
             optimizer (str or Callable): ``"adam"`` (default) or ``"sgd"`` (plain
                 gradient ascent unless ``optimizer_kwargs`` add momentum), or a
                 ``torch.optim`` class / factory called as ``optimizer(params, lr=lr,
@@ -221,8 +225,8 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 0.01 the projections undo most of the ascent between them.
             steps (int): number of optimisation steps (>= 1).
                 Projections keep changing the sequence, so with projections the
-                objective does not settle at a stationary point; for border dreams
-                use loss terms only (e.g. ``(TotalVariation(1e-2),)``).
+                objective does not settle at a stationary point (the border
+                default has none).
             optimizer_kwargs (dict, optional): extra arguments for the optimiser,
                 e.g. ``{"betas": (0.9, 0.99)}`` or ``{"momentum": 0.9}``.
             time_dim (int or tuple[int, ...]): the time axis of each input for the
@@ -238,17 +242,32 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 belongs to the returned sequences.
             generator (torch.Generator, optional): source of ``start_noise``, for
                 reproducible dreams.
+            decoder (Callable or nn.Module, optional): dream in a code space: a map
+                from codes ``(B, k)`` to series ``(B, T, F)``, e.g.
+                :class:`~captum_ts.attr.decoders.PCADecoder`. The code is optimised
+                and the model sees the decoded series, so the dream lies in the
+                decoder's range. ``inputs`` are then start codes ``(B, k)`` or start
+                series ``(B, T, F)`` encoded by ``decoder.encode``; loss terms act on
+                the decoded series; projections too, mapped back to codes by
+                ``decoder.encode`` (refused for a decoder without one). ``lr`` is in
+                code units. A module decoder is frozen and in eval mode during the
+                call, like the model.
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **dreamed sequences**, shaped like
-            ``inputs``, in their dtype, contiguous; with ``return_trajectory`` a pair
-            ``(sequences, trajectory)``.
+            ``inputs``, in their dtype, contiguous (with a ``decoder``: the decoded
+            series ``(B, T, F)``; ``decoder.encode`` gives their codes); with
+            ``return_trajectory`` a pair ``(sequences, trajectory)``.
 
         Raises:
             RuntimeError: under ``torch.inference_mode()``, or when the objective has
                 no autograd graph back to the inputs (at the first step).
             ValueError: NaN/Inf model outputs for the starts (at the first step), a
-                dream that reaches NaN/Inf, bad arguments.
+                start whose objective gradient is exactly zero (every unit off, e.g.
+                ReLUs after BatchNorm for starts much smaller than the data, or a
+                saturated probability: the dream would return the start, moved
+                only by the regularisers), a dream that reaches NaN/Inf, a decoder
+                that does not map codes to series, bad arguments.
         """
         check_grad_mode("SequenceDreaming")
         is_tuple = _is_tuple(inputs)
