@@ -212,7 +212,8 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 sigma 1 every 10 steps, exponential smoothing alpha 0.3 every 10
                 steps; for ``"border"`` the two loss terms only (projections move
                 the series off the border: 6 of 6 GunPoint border dreams ended 0.23
-                to 0.28 away from 0.5 with them, within 0.01 without; see
+                to 0.28 away from 0.5 with them, within 0.01 without (harness
+                ``bench_sequence_dreaming.py --defaults``); see
                 ``docs/sequence_dreaming.md``). ``()`` none at all. Projections run
                 in the given order after the due steps.
             optimizer (str or Callable): ``"adam"`` (default) or ``"sgd"`` (plain
