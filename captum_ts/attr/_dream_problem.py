@@ -75,12 +75,14 @@ class Problem:
         steps: int,
         record: bool,
         dtypes: list[torch.dtype] | None = None,
+        first_row: int = 0,
     ) -> tuple[tuple[Tensor, ...], Tensor]:
         """Run the optimisation on one chunk of rows; return the sequences and the
         ``(steps, rows)`` objective trajectory (empty unless ``record``).
 
         ``starts`` are the start sequences, or with a decoder the start codes and
-        ``dtypes`` the dtype of the decoded series the model gets."""
+        ``dtypes`` the dtype of the decoded series the model gets; ``first_row`` is
+        the chunk's first row in the batch, for error messages."""
         dtypes = dtypes or [s.dtype for s in starts]
         leaves = [
             s.to(torch.promote_types(s.dtype, torch.float32), copy=True).requires_grad_(True) for s in starts
@@ -99,7 +101,7 @@ class Problem:
                     xs = [x.to(dtype) for x, dtype in zip(series, dtypes)]
                     score = check_graph(self.score(xs, target, selector, afa, captured))
                     if step == 0:
-                        self.check_start(score, leaves)
+                        self.check_start(score, leaves, first_row)
                     total = score - self.penalty(series) if self.loss_terms else score
                     nan_if_any = torch.add(nan_if_any, total.detach().sum(), alpha=0)  # 0*Inf = NaN
                     grads = torch.autograd.grad(
@@ -142,7 +144,7 @@ class Problem:
             raise ValueError("`layer` did not run during the forward pass; pick a layer the model calls.")
         return _layer_score(captured[-1], self.objective, selector, xs[0].shape[0])
 
-    def check_start(self, score: Tensor, leaves: list[Tensor]) -> None:
+    def check_start(self, score: Tensor, leaves: list[Tensor], first_row: int) -> None:
         """Refuse starts whose objective is not finite, or whose objective gradient
         is exactly zero (the dream would only be the regularisers' work)."""
         if not bool(torch.isfinite(score).all()):
@@ -150,7 +152,7 @@ class Problem:
         grads = torch.autograd.grad(score.sum(), leaves, retain_graph=True, materialize_grads=True)
         moving = torch.stack([g.flatten(1).ne(0).any(1) for g in grads]).any(0)
         if not bool(moving.all()):
-            rows = (~moving).nonzero()[:, 0].tolist()
+            rows = (first_row + (~moving).nonzero()[:, 0]).tolist()
             raise ValueError(ZERO_GRADIENT.format(rows=rows[:10] if len(rows) <= 10 else f"{rows[:10]} ..."))
 
     def penalty(self, xs: list[Tensor]) -> Tensor:

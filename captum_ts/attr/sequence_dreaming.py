@@ -331,6 +331,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                     steps,
                     return_trajectory,
                     dtypes,
+                    lo,
                 )
                 dreams.append(seqs)
                 scores.append(traj)

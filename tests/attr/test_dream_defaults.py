@@ -108,9 +108,16 @@ def test_a_start_with_zero_objective_gradient_is_refused(dead_near_zero):
 
 def test_only_the_dead_rows_are_named(dead_near_zero):
     starts = random_starts(3, (T, 2), generator=torch.Generator().manual_seed(0))
-    starts[1] *= 0.1
-    with pytest.raises(ValueError, match=r"for rows \[1\]:"):
-        SequenceDreaming(dead_near_zero).attribute(starts, target=1, regularizers=(), steps=3)
+    starts[1:] *= 0.1  # rows 1 and 2 are dead, row 0 is not
+    for chunk in (None, 2):  # rows are numbered in the batch, not in the chunk
+        with pytest.raises(ValueError, match=r"for rows \[1\]:"):
+            SequenceDreaming(dead_near_zero).attribute(
+                starts[:2], target=1, regularizers=(), steps=3, internal_batch_size=chunk
+            )
+        with pytest.raises(ValueError, match=r"for rows \[2\]:"):
+            SequenceDreaming(dead_near_zero).attribute(
+                starts[[0, 0, 2]], target=1, regularizers=(), steps=3, internal_batch_size=chunk
+            )
 
 
 def test_default_random_starts_are_at_the_data_scale_and_move(dead_near_zero):
