@@ -23,6 +23,13 @@ NON_FINITE_START = (
     "sequences `inputs`; check the model (e.g. a log or division at 0, an overflow in float16) "
     "and the starts."
 )
+ZERO_GRADIENT = (
+    "the objective's gradient is exactly zero at the start for rows {rows}: nothing would move "
+    "them (e.g. every ReLU after a BatchNorm is off for starts near 0, or the border/probability "
+    "objective is saturated at p = 0 or 1). Start at the data's scale, "
+    "`random_starts(n, shape, scale=data.std())`, or from real series; for a saturated "
+    "probability take a few steps with `objective='logit'` first."
+)
 NON_FINITE_DREAM = (
     "the dream reached NaN or Inf values during the optimisation (the model output, a "
     "regulariser or a gradient overflowed); lower `lr`, add an `L2` or `Clip` regulariser, "
@@ -43,6 +50,7 @@ class Problem:
         projections: list[Projection],
         time_dims: tuple[int, ...],
         make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
+        decoder: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.forward_func = forward_func
         self.layer = layer
@@ -52,6 +60,11 @@ class Problem:
         self.projections = projections
         self.time_dims = time_dims
         self.make_optimizer = make_optimizer
+        self.decoder = decoder
+
+    def series(self, leaves: list[Tensor]) -> list[Tensor]:
+        """The sequences the leaves stand for: the leaves, or the decoded codes."""
+        return leaves if self.decoder is None else [self.decoder(leaves[0])]
 
     def solve(
         self,
@@ -61,10 +74,16 @@ class Problem:
         afa: tuple | None,
         steps: int,
         record: bool,
+        dtypes: list[torch.dtype] | None = None,
+        first_row: int = 0,
     ) -> tuple[tuple[Tensor, ...], Tensor]:
         """Run the optimisation on one chunk of rows; return the sequences and the
-        ``(steps, rows)`` objective trajectory (empty unless ``record``)."""
-        dtypes = [s.dtype for s in starts]
+        ``(steps, rows)`` objective trajectory (empty unless ``record``).
+
+        ``starts`` are the start sequences, or with a decoder the start codes and
+        ``dtypes`` the dtype of the decoded series the model gets; ``first_row`` is
+        the chunk's first row in the batch, for error messages."""
+        dtypes = dtypes or [s.dtype for s in starts]
         leaves = [
             s.to(torch.promote_types(s.dtype, torch.float32), copy=True).requires_grad_(True) for s in starts
         ]
@@ -78,11 +97,12 @@ class Problem:
         try:
             for step in range(steps):
                 with torch.enable_grad():
-                    xs = [leaf.to(dtype) for leaf, dtype in zip(leaves, dtypes)]
+                    series = self.series(leaves)
+                    xs = [x.to(dtype) for x, dtype in zip(series, dtypes)]
                     score = check_graph(self.score(xs, target, selector, afa, captured))
-                    if step == 0 and not bool(torch.isfinite(score).all()):
-                        raise ValueError(NON_FINITE_START)
-                    total = score - self.penalty(leaves) if self.loss_terms else score
+                    if step == 0:
+                        self.check_start(score, leaves, first_row)
+                    total = score - self.penalty(series) if self.loss_terms else score
                     nan_if_any = torch.add(nan_if_any, total.detach().sum(), alpha=0)  # 0*Inf = NaN
                     grads = torch.autograd.grad(
                         total.sum(), leaves, allow_unused=True, materialize_grads=True
@@ -93,7 +113,8 @@ class Problem:
                     leaf.grad = grad.neg()  # optimisers minimise: descend on -J
                 opt.step()
                 self.project(leaves, step)
-            seqs = tuple(leaf.detach().to(dtype) for leaf, dtype in zip(leaves, dtypes))
+            with torch.no_grad():
+                seqs = tuple(x.detach().to(dtype) for x, dtype in zip(self.series(leaves), dtypes))
             if record:
                 with torch.no_grad():
                     history.append(self.score(list(seqs), target, selector, afa, captured).detach())
@@ -104,7 +125,7 @@ class Problem:
         if not (bool(torch.isfinite(nan_if_any)) and all(bool(torch.isfinite(x).all()) for x in seqs)):
             raise ValueError(NON_FINITE_DREAM)
         if not record:
-            return seqs, starts[0].new_zeros(0, starts[0].shape[0])
+            return seqs, seqs[0].new_zeros(0, seqs[0].shape[0])
         return seqs, torch.stack(history)
 
     def score(
@@ -123,6 +144,17 @@ class Problem:
             raise ValueError("`layer` did not run during the forward pass; pick a layer the model calls.")
         return _layer_score(captured[-1], self.objective, selector, xs[0].shape[0])
 
+    def check_start(self, score: Tensor, leaves: list[Tensor], first_row: int) -> None:
+        """Refuse starts whose objective is not finite, or whose objective gradient
+        is exactly zero (the dream would only be the regularisers' work)."""
+        if not bool(torch.isfinite(score).all()):
+            raise ValueError(NON_FINITE_START)
+        grads = torch.autograd.grad(score.sum(), leaves, retain_graph=True, materialize_grads=True)
+        moving = torch.stack([g.flatten(1).ne(0).any(1) for g in grads]).any(0)
+        if not bool(moving.all()):
+            rows = (first_row + (~moving).nonzero()[:, 0]).tolist()
+            raise ValueError(ZERO_GRADIENT.format(rows=rows[:10] if len(rows) <= 10 else f"{rows[:10]} ..."))
+
     def penalty(self, xs: list[Tensor]) -> Tensor:
         """Sum of the loss terms per row, ``(B,)``, over every input tensor."""
         total = 0
@@ -134,9 +166,17 @@ class Problem:
 
     @torch.no_grad()
     def project(self, leaves: list[Tensor], step: int) -> None:
-        """Apply the projections due after ``step`` in place on the optimised leaves."""
+        """Apply the projections due after ``step`` in place on the optimised leaves;
+        with a decoder, on the decoded series, mapped back to codes by ``encode``."""
         due = [p for p in self.projections if p.due(step)]
         if not due:
+            return
+        if self.decoder is not None:
+            series = self.series(leaves)[0]
+            view = to_channels_by_time(series, self.time_dims[0])
+            for proj in due:
+                view = proj.project(view)
+            leaves[0].copy_(self.decoder.encode(from_channels_by_time(view, series.shape, self.time_dims[0])))
             return
         for leaf, time_dim in zip(leaves, self.time_dims):
             view = start = to_channels_by_time(leaf, time_dim)

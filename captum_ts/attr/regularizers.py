@@ -396,12 +396,17 @@ def _check_bound(value: object, name: str) -> None:
         )
 
 
-def default_regularizers() -> tuple[LossTerm | Projection, ...]:
-    """The proposed defaults: ``L2(1e-3)``, ``TotalVariation(1e-2)``,
-    ``GaussianBlur(sigma=1, every=10)`` and ``ExponentialSmoothing(alpha=0.3,
-    every=10)`` (no L1, no clipping).
+def default_regularizers(objective: str | None = None) -> tuple[LossTerm | Projection, ...]:
+    """The defaults: ``L2(1e-3)``, ``TotalVariation(1e-2)``, ``GaussianBlur(sigma=1,
+    every=10)`` and ``ExponentialSmoothing(alpha=0.3, every=10)`` (no L1, no
+    clipping); for ``objective="border"`` the two loss terms only, since projections
+    keep moving the series off the border (see ``docs/sequence_dreaming.md``).
 
     >>> [type(r).__name__ for r in default_regularizers()]
     ['L2', 'TotalVariation', 'GaussianBlur', 'ExponentialSmoothing']
+    >>> [type(r).__name__ for r in default_regularizers("border")]
+    ['L2', 'TotalVariation']
     """
+    if objective == "border":
+        return (L2(1e-3), TotalVariation(1e-2))
     return (L2(1e-3), TotalVariation(1e-2), GaussianBlur(1.0, every=10), ExponentialSmoothing(0.3, every=10))

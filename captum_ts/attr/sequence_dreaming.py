@@ -8,6 +8,7 @@ arXiv:2408.10628.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 
 import torch
 from captum.attr import GradientAttribution, LayerAttribution
@@ -34,6 +35,7 @@ from .._validation import (
     check_positive_int,
     per_input,
 )
+from ._dream_decoder import check_decoder, start_codes
 from ._dream_problem import Problem
 from .regularizers import (
     LossTerm,
@@ -53,12 +55,17 @@ NeuronSelector = int | tuple[int, ...] | list | Tensor | Callable[..., Tensor]
 def random_starts(
     n: int,
     shape: Sequence[int],
-    scale: float = 0.1,
+    scale: float = 1.0,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
 ) -> Tensor:
     """``n`` Gaussian start sequences ``N(0, scale**2)`` of shape ``(n, *shape)``.
+
+    ``scale`` should be the data's standard deviation (1, the default, for
+    z-normalised series): much smaller starts can leave every ReLU unit of a
+    trained network off, and a dream whose gradient is zero at the start is
+    refused.
 
     The ``k``-th start does not depend on ``n``: drawing 8 starts gives the first
     8 of 32 drawn with the same seed.
@@ -164,13 +171,15 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         internal_batch_size: int | None = None,
         return_trajectory: bool = False,
         generator: torch.Generator | None = None,
+        decoder: Callable[[Tensor], Tensor] | None = None,
     ) -> TensorOrTupleOfTensorsGeneric | tuple[TensorOrTupleOfTensorsGeneric, Tensor]:
         r"""Dream one sequence per row of ``inputs``.
 
         Args:
             inputs (Tensor or tuple[Tensor, ...]): the start sequences, batch first:
-                noise (:func:`random_starts`), zeros, or real series (for border
-                dreams). They are copied, never modified; the output has their shape.
+                noise at the data's scale (:func:`random_starts`) or real series
+                (for border dreams); with a ``decoder``, start codes or series. They
+                are copied, never modified; the output has their shape.
             target (int, tuple, Tensor or list, optional): Captum's target for the
                 output objectives: a class index, or one per row (a list or a
                 ``(B,)`` tensor) to dream several classes in one batch; ``(h, c)``
@@ -199,10 +208,14 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 tensor, except by a callable, which gets the whole output.
             regularizers (sequence, optional): loss terms and projections
                 (:mod:`captum_ts.attr.regularizers`). ``None`` uses
-                :func:`~captum_ts.attr.regularizers.default_regularizers`
-                (L2 1e-3, TV 1e-2, Gaussian blur sigma 1 every 10 steps, exponential
-                smoothing alpha 0.3 every 10 steps); ``()`` none at all.
-                Projections run in the given order after the due steps.
+                ``default_regularizers(objective)``: L2 1e-3, TV 1e-2, Gaussian blur
+                sigma 1 every 10 steps, exponential smoothing alpha 0.3 every 10
+                steps; for ``"border"`` the two loss terms only (projections move
+                the series off the border: 6 of 6 GunPoint border dreams ended 0.23
+                to 0.28 away from 0.5 with them, within 0.01 without (harness
+                ``bench_sequence_dreaming.py --defaults``); see
+                ``docs/sequence_dreaming.md``). ``()`` none at all. Projections run
+                in the given order after the due steps.
             optimizer (str or Callable): ``"adam"`` (default) or ``"sgd"`` (plain
                 gradient ascent unless ``optimizer_kwargs`` add momentum), or a
                 ``torch.optim`` class / factory called as ``optimizer(params, lr=lr,
@@ -213,8 +226,8 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 0.01 the projections undo most of the ascent between them.
             steps (int): number of optimisation steps (>= 1).
                 Projections keep changing the sequence, so with projections the
-                objective does not settle at a stationary point; for border dreams
-                use loss terms only (e.g. ``(TotalVariation(1e-2),)``).
+                objective does not settle at a stationary point (the border
+                default has none).
             optimizer_kwargs (dict, optional): extra arguments for the optimiser,
                 e.g. ``{"betas": (0.9, 0.99)}`` or ``{"momentum": 0.9}``.
             time_dim (int or tuple[int, ...]): the time axis of each input for the
@@ -230,17 +243,32 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 belongs to the returned sequences.
             generator (torch.Generator, optional): source of ``start_noise``, for
                 reproducible dreams.
+            decoder (Callable or nn.Module, optional): dream in a code space: a map
+                from codes ``(B, k)`` to series ``(B, T, F)``, e.g.
+                :class:`~captum_ts.attr.decoders.PCADecoder`. The code is optimised
+                and the model sees the decoded series, so the dream lies in the
+                decoder's range. ``inputs`` are then start codes ``(B, k)`` or start
+                series ``(B, T, F)`` encoded by ``decoder.encode``; loss terms act on
+                the decoded series; projections too, mapped back to codes by
+                ``decoder.encode`` (refused for a decoder without one). ``lr`` is in
+                code units. A module decoder is frozen and in eval mode during the
+                call, like the model.
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of **dreamed sequences**, shaped like
-            ``inputs``, in their dtype, contiguous; with ``return_trajectory`` a pair
-            ``(sequences, trajectory)``.
+            ``inputs``, in their dtype, contiguous (with a ``decoder``: the decoded
+            series ``(B, T, F)``; ``decoder.encode`` gives their codes); with
+            ``return_trajectory`` a pair ``(sequences, trajectory)``.
 
         Raises:
             RuntimeError: under ``torch.inference_mode()``, or when the objective has
                 no autograd graph back to the inputs (at the first step).
             ValueError: NaN/Inf model outputs for the starts (at the first step), a
-                dream that reaches NaN/Inf, bad arguments.
+                start whose objective gradient is exactly zero (every unit off, e.g.
+                ReLUs after BatchNorm for starts much smaller than the data, or a
+                saturated probability: the dream would return the start, moved
+                only by the regularisers), a dream that reaches NaN/Inf, a decoder
+                that does not map codes to series, bad arguments.
         """
         check_grad_mode("SequenceDreaming")
         is_tuple = _is_tuple(inputs)
@@ -258,8 +286,10 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
         noise = check_nonnegative_float(start_noise, "start_noise")
         check_generator(generator)
         make_optimizer = _optimizer_factory(optimizer, lr, optimizer_kwargs)
-        loss_terms, projections = _split_regularizers(regularizers)
-        time_dims = tuple(_time_axis(x, d) for x, d in zip(xs, per_input(time_dim, len(xs), "time_dim")))
+        loss_terms, projections = _split_regularizers(regularizers, objective)
+        if decoder is not None:
+            check_decoder(decoder, is_tuple, projections)
+        time_dims = per_input(time_dim, len(xs), "time_dim")
         tgt, selector = _what_to_maximise(objective, target, neuron_selector, batch)
 
         starts = tuple(x.detach().clone() for x in xs)
@@ -273,12 +303,23 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
             )
             starts = tuple(s + noise * d.to(s) for s, d in zip(starts, draws))
         afa = _format_additional_forward_args(additional_forward_args)
-        problem = Problem(
-            self.forward_func, self.layer, objective, tau, loss_terms, projections, time_dims, make_optimizer
-        )
         dreams: list[tuple[Tensor, ...]] = []
         scores: list[Tensor] = []
-        with frozen_model(self.forward_func):
+        with frozen_model(self.forward_func), frozen_model(decoder) if decoder is not None else nullcontext():
+            series, dtypes = xs, None
+            if decoder is not None:
+                starts, series, dtypes = start_codes(decoder, starts[0])
+            problem = Problem(
+                self.forward_func,
+                self.layer,
+                objective,
+                tau,
+                loss_terms,
+                projections,
+                tuple(_time_axis(x, d) for x, d in zip(series, time_dims)),
+                make_optimizer,
+                decoder,
+            )
             for lo, hi in chunks(batch, internal_batch_size):
                 whole = lo == 0 and hi == batch
                 part = tuple(s[lo:hi] for s in starts)
@@ -289,6 +330,8 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                     afa if whole else _rows_of_args(afa, batch, lo, hi),
                     steps,
                     return_trajectory,
+                    dtypes,
+                    lo,
                 )
                 dreams.append(seqs)
                 scores.append(traj)
@@ -337,9 +380,9 @@ def _what_to_maximise(
 
 
 def _split_regularizers(
-    regularizers: Sequence[LossTerm | Projection] | None,
+    regularizers: Sequence[LossTerm | Projection] | None, objective: str
 ) -> tuple[list[LossTerm], list[Projection]]:
-    regs = default_regularizers() if regularizers is None else regularizers
+    regs = default_regularizers(objective) if regularizers is None else regularizers
     if isinstance(regs, (LossTerm, Projection)):
         regs = (regs,)
     loss_terms, projections = [], []
