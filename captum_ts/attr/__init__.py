@@ -1,6 +1,6 @@
 """Attribution methods for time-series models, as Captum ``Attribution`` subclasses."""
 
-from . import regularizers
+from . import decoders, regularizers
 from .cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
 from .guided_absolute_grad import GuidedAbsoluteGrad
 from .ham_result import HorizonActivationResult
@@ -21,6 +21,7 @@ __all__ = [
     "LayerGradCamPlusPlus",
     "LearnedPerturbationMask",
     "SequenceDreaming",
+    "decoders",
     "random_starts",
     "regularizers",
 ]
