@@ -164,25 +164,26 @@ def zbox(low: float | Tensor, high: float | Tensor) -> Rule:
     """z^B (deep Taylor): ``z_jk = x_j w_jk - l_j w_jk^+ - h_j w_jk^-`` for inputs known
     to lie in ``[low, high]`` (scalars or tensors broadcastable to the layer's input).
     Relevance is non-negative when the output relevance is, and zero where ``x_j``
-    sits at the bound that its weights' sign points to."""
+    sits at the bound that its weights' sign points to. Computed as the equal sum
+    ``(x_j - l_j) w_jk^+ + (x_j - h_j) w_jk^-`` of two non-negative parts, which keeps
+    both properties exact in floating point."""
 
-    def at(bound: float | Tensor, sign: float) -> Modifier:
+    def minus(bound: float | Tensor) -> Modifier:
         def modifier(x: Tensor) -> Tensor:
-            return torch.broadcast_to(sign * torch.as_tensor(bound, dtype=x.dtype, device=x.device), x.shape)
+            return x - torch.broadcast_to(torch.as_tensor(bound, dtype=x.dtype, device=x.device), x.shape)
 
         return modifier
 
-    def within(x: Tensor) -> Tensor:
-        lo, hi = at(low, 1.0)(x), at(high, 1.0)(x)
-        if not bool(((x >= lo) & (x <= hi)).all()):
+    def above_low(x: Tensor) -> Tensor:
+        lo, hi = minus(low)(x), minus(high)(x)
+        if not bool(((lo >= 0) & (hi <= 0)).all()):
             raise ValueError(
                 "the z^B rule needs the first layer's inputs inside `bounds`=(low, high), but some lie "
                 "outside; widen the bounds, or use the w^2 rule for unbounded inputs (bounds=None)."
             )
-        return x
+        return lo
 
-    parts = (Part(within, bias=None), Part(at(low, -1.0), _pos, None), Part(at(high, -1.0), _neg, None))
-    return Rule("z^B", LINEAR, (Term(parts),))
+    return Rule("z^B", LINEAR, (Term((Part(above_low, _pos, None), Part(minus(high), _neg, None))),))
 
 
 def passthrough() -> Rule:
