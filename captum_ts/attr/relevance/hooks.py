@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from . import recurrent
 from .canonizers import can_merge, merged_form
 from .composites import Composite, Key, rule_for
-from .layers import BATCH_NORMS, WEIGHTED, LinearForm, linear_form
+from .layers import BATCH_NORMS, LOW_PRECISION, WEIGHTED, LinearForm, in_float32, linear_form
 from .propagation import RelevanceFunction, gradient_relevance, linear_relevance, plain_relevance
 from .rules import LINEAR, PASSTHROUGH, RECURRENT, Rule
 
@@ -50,12 +50,12 @@ class _LinearCall:
     merged: nn.Module | None = None
 
     def backward(self, relevance: Tensor) -> Tensor:
-        if self.merged is not None:
-            form = merged_form(self.plan.module, self.merged)
-            return linear_relevance(self.rule, form, self.x, relevance)
-        if self.rule.is_plain:
-            return plain_relevance(self.rule, self.plan.form(), self.output, self.x, relevance)
-        return linear_relevance(self.rule, self.plan.form(), self.x, relevance)
+        form = self.plan.form() if self.merged is None else merged_form(self.plan.module, self.merged)
+        if self.x.dtype in LOW_PRECISION:  # float32 inside; autograd casts the result back
+            return linear_relevance(self.rule, in_float32(form), self.x.float(), relevance.float())
+        if self.merged is None and self.rule.is_plain:
+            return plain_relevance(self.rule, form, self.output, self.x, relevance)
+        return linear_relevance(self.rule, form, self.x, relevance)
 
 
 @dataclass

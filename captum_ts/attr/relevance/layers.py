@@ -12,7 +12,7 @@ single call (the input-channel axis of ``Linear`` and ungrouped convolutions).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,16 @@ class LinearForm:
     bias: Tensor | None
     transpose: Transpose | None = None
     stack_dim: int | None = None
+
+
+#: dtypes whose relevance is computed in float32 (``eps`` and ratios underflow in float16)
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def in_float32(form: LinearForm) -> LinearForm:
+    """The same layer computing in float32 (for float16/bfloat16 models)."""
+    weight = None if form.weight is None else form.weight.float()
+    return replace(form, weight=weight, bias=None if form.bias is None else form.bias.float())
 
 
 def linear_form(module: nn.Module) -> LinearForm:

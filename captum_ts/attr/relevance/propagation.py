@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from .layers import LinearForm
-from .rules import Part, Rule
+from .rules import Part, Rule, negative, positive
 
 Backward = Callable[..., Tensor]
 
@@ -60,13 +60,15 @@ def inverse(z: Tensor, eps: float) -> Tensor:
 def linear_relevance(rule: Rule, form: LinearForm, x: Tensor, relevance: Tensor) -> Tensor:
     """The relevance of a linear layer's input ``x`` under ``rule`` (see :mod:`.rules`)."""
     x = x.detach()
+    signs = any(p.inputs in (positive, negative) for t in rule.terms for p in t.parts)
+    non_negative = signs and x.numel() > 0 and bool(x.min() >= 0)  # e.g. a ReLU output
     total = None
     for term in rule.terms:
         parts = [
             (xp, None if form.weight is None else part.weight(form.weight), _bias(part, form.bias))
             for part in term.parts
-            for xp in (part.inputs(x),)
-            if part.bias is not None or bool(xp.any())  # e.g. the negative part of a ReLU output
+            for xp in (_part_inputs(part, x, non_negative),)
+            if part.bias is not None or (xp is not None and bool(xp.any()))  # a zero part adds nothing
         ]
         if not parts:
             continue
@@ -74,6 +76,16 @@ def linear_relevance(rule: Rule, form: LinearForm, x: Tensor, relevance: Tensor)
         r = r if term.coefficient == 1 else term.coefficient * r
         total = r if total is None else total + r
     return torch.zeros_like(x) if total is None else total
+
+
+def _part_inputs(part: Part, x: Tensor, non_negative: bool) -> Tensor | None:
+    """The part's input; on non-negative ``x`` its positive part is ``x`` and its negative part
+    ``None`` (zero), with no pass over ``x``."""
+    if non_negative and part.inputs is positive:
+        return x
+    if non_negative and part.inputs is negative:
+        return None if part.bias is None else torch.zeros_like(x)
+    return part.inputs(x)
 
 
 def _bias(part: Part, bias: Tensor | None) -> Tensor | None:

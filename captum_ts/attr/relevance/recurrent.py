@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .layers import LOW_PRECISION
 from .propagation import inverse
 
 
@@ -72,7 +73,7 @@ def unroll(module: nn.Module, x: Tensor, hx: object = None) -> tuple[Tensor, Ten
             k = layer * dirs + d
             seq = layer_in.flip(1) if d else layer_in
             run = _lstm_steps if lstm else _gru_steps
-            s = run(seq, *_weights(module, layer, d), h0[k], c0[k] if lstm else None)
+            s = run(seq, *_weights(module, layer, d, xb.dtype), h0[k], c0[k] if lstm else None)
             steps.append(s)
             outs.append(s.h.flip(1) if d else s.h)
             h_n.append(s.h[:, -1])
@@ -89,6 +90,9 @@ def relevance(
     """The relevance of ``x`` given the relevances of ``module``'s outputs."""
     lstm = isinstance(module, nn.LSTM)
     dirs = 2 if module.bidirectional else 1
+    if x.dtype in LOW_PRECISION:  # float32 inside; autograd casts the result back
+        x, r_out, r_hn = x.float(), r_out.float(), r_hn.float()
+        r_cn = None if r_cn is None else r_cn.float()
     with torch.no_grad():
         _, _, _, steps = unroll(module, x.detach(), hx)
         r_top = r_out if module.batch_first else r_out.transpose(0, 1)
@@ -99,7 +103,7 @@ def relevance(
                 k = layer * dirs + d
                 r_seq = r_top[..., d * width : (d + 1) * width]
                 r_seq = r_seq.flip(1) if d else r_seq
-                w_ih, w_hh, _, _, w_hr = _weights(module, layer, d)
+                w_ih, w_hh, _, _, w_hr = _weights(module, layer, d, x.dtype)
                 if lstm:
                     r_x = _lstm_relevance(steps[k], w_ih, w_hh, w_hr, r_seq, r_hn[k], r_cn[k], eps)
                 else:
@@ -116,16 +120,16 @@ def _initial_states(module: nn.Module, xb: Tensor, hx: object, dirs: int) -> tup
     if hx is None:
         return xb.new_zeros(n, batch, out), xb.new_zeros(n, batch, hidden)
     if isinstance(hx, tuple):
-        return hx[0].detach(), hx[1].detach()
-    return hx.detach(), xb.new_zeros(n, batch, hidden)
+        return hx[0].detach().to(xb.dtype), hx[1].detach().to(xb.dtype)
+    return hx.detach().to(xb.dtype), xb.new_zeros(n, batch, hidden)
 
 
-def _weights(module: nn.Module, layer: int, d: int) -> tuple:
+def _weights(module: nn.Module, layer: int, d: int, dtype: torch.dtype) -> tuple:
     suffix = f"_l{layer}" + ("_reverse" if d else "")
 
     def get(name: str) -> Tensor | None:
         w = getattr(module, name + suffix, None)
-        return None if w is None else w.detach()
+        return None if w is None else w.detach().to(dtype)
 
     return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 

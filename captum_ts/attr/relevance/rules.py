@@ -38,11 +38,13 @@ def _same(t: Tensor) -> Tensor:
     return t
 
 
-def _pos(t: Tensor) -> Tensor:
+def positive(t: Tensor) -> Tensor:
+    """``t^+``."""
     return t.clamp(min=0)
 
 
-def _neg(t: Tensor) -> Tensor:
+def negative(t: Tensor) -> Tensor:
+    """``t^-`` (non-positive)."""
     return t.clamp(max=0)
 
 
@@ -137,15 +139,16 @@ def alpha_beta(alpha: float = 1.0, beta: float = 0.0) -> Rule:
     a, b = _check_nonnegative(alpha, "alpha"), _check_nonnegative(beta, "beta")
     if abs(a - b - 1) > 1e-12:
         raise ValueError(f"alpha-beta needs `alpha - beta == 1`, got alpha={alpha}, beta={beta}.")
-    positive = Term((Part(_pos, _pos, _pos), Part(_neg, _neg, None)), a)
-    terms = (positive,) if b == 0 else (positive, Term((Part(_pos, _neg, _neg), Part(_neg, _pos, None)), -b))
+    plus = Term((Part(positive, positive, positive), Part(negative, negative, None)), a)
+    minus = Term((Part(positive, negative, negative), Part(negative, positive, None)), -b)
+    terms = (plus,) if b == 0 else (plus, minus)
     return Rule(f"alpha{a:g}-beta{b:g}", LINEAR, terms)
 
 
 def zplus() -> Rule:
     """z+ (deep Taylor, Montavon et al. 2017): ``x_j w_jk^+`` over its sum, no bias;
     for the non-negative inputs of a ReLU network, alpha1-beta0 without the bias."""
-    return Rule("z+", LINEAR, (Term((Part(_pos, _pos, None), Part(_neg, _neg, None))),))
+    return Rule("z+", LINEAR, (Term((Part(positive, positive, None), Part(negative, negative, None))),))
 
 
 def flat() -> Rule:
@@ -183,7 +186,7 @@ def zbox(low: float | Tensor, high: float | Tensor) -> Rule:
             )
         return lo
 
-    return Rule("z^B", LINEAR, (Term((Part(above_low, _pos, None), Part(minus(high), _neg, None))),))
+    return Rule("z^B", LINEAR, (Term((Part(above_low, positive, None), Part(minus(high), negative, None))),))
 
 
 def passthrough() -> Rule:
