@@ -38,14 +38,15 @@ class RelevanceFunction(torch.autograd.Function):
 
 
 def stabilise(z: Tensor, eps: float) -> Tensor:
-    """``z + eps * sign(z)`` with ``sign(+0) = 1``."""
-    return z.abs().add_(eps).copysign_(z) if eps else z
+    """``z + eps * sign(z)`` with ``sign(+0) = 1``: one pass for ``copysign(eps, z)``, one for the sum."""
+    return torch.copysign(z.new_full((), eps), z).add_(z) if eps else z
 
 
 def divide(relevance: Tensor, z: Tensor, eps: float) -> Tensor:
     """``relevance / stab(z)``, 0 where the denominator is 0 (only possible for ``eps = 0``)."""
     if eps:
-        return relevance / stabilise(z, eps)
+        stab = stabilise(z, eps)
+        return torch.div(relevance, stab, out=stab) if stab.shape == relevance.shape else relevance / stab
     return (relevance / z).masked_fill_(z == 0, 0)
 
 
@@ -99,7 +100,7 @@ def _term_relevance(form: LinearForm, parts: list, relevance: Tensor, eps: float
         with torch.enable_grad():
             leaves = [xp.detach().requires_grad_() for xp, _, _ in parts]
             z = _sum([form.fn(xp, w, b) for xp, (_, w, b) in zip(leaves, parts)])
-            grads = torch.autograd.grad(z, leaves, divide(relevance, z, eps))
+            grads = torch.autograd.grad(z, leaves, divide(relevance, z.detach(), eps))
         return _sum([xp.detach() * g for xp, g in zip(leaves, grads)])
     n = len(parts)
     if n > 1 and form.stack_dim is not None:
