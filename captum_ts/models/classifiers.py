@@ -10,6 +10,8 @@ class CNN1dClassifier(nn.Module):
     linear head.
 
     Inputs are channel-last ``(B, T, F)``; pass ``channels_last=False`` for ``(B, F, T)``.
+    The pooling is a module (``nn.AdaptiveMaxPool1d(1)``/``nn.AdaptiveAvgPool1d(1)`` then
+    ``nn.Flatten()``), so methods that work layer by layer (LRP, CAM) see it.
 
     >>> import torch
     >>> CNN1dClassifier(3, 2)(torch.zeros(4, 50, 3)).shape
@@ -37,13 +39,14 @@ class CNN1dClassifier(nn.Module):
             nn.Conv1d(channels, channels, kernel_size, padding=pad),
             nn.ReLU(),
         )
+        self.pool = nn.AdaptiveMaxPool1d(1) if pooling == "max" else nn.AdaptiveAvgPool1d(1)
+        self.flatten = nn.Flatten()
         self.head = nn.Linear(channels, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
             x = x.transpose(1, 2)
-        h = self.features(x)
-        return self.head(h.amax(-1) if self.pooling == "max" else h.mean(-1))
+        return self.head(self.flatten(self.pool(self.features(x))))
 
 
 class GRUClassifier(nn.Module):

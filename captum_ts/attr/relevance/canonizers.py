@@ -10,6 +10,8 @@ user's modules are never touched.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import Tensor, nn
 
 from .layers import BATCH_NORMS, CONVOLUTIONS, LinearForm, batch_norm_affine, linear_form
@@ -30,6 +32,6 @@ def merged_form(layer: nn.Module, bn: nn.Module) -> LinearForm:
     """The functional form of ``bn(layer(x))`` as one linear layer."""
     form = linear_form(layer)
     scale, shift = batch_norm_affine(bn)
-    weight = form.weight.detach() * scale.reshape((-1,) + (1,) * (form.weight.dim() - 1))
-    bias = shift if form.bias is None else form.bias.detach() * scale + shift
-    return LinearForm(form.fn, weight, bias)
+    weight = form.weight * scale.reshape((-1,) + (1,) * (form.weight.dim() - 1))
+    bias = shift if form.bias is None else form.bias * scale + shift
+    return replace(form, weight=weight, bias=bias)

@@ -19,33 +19,47 @@ from torch import Tensor, nn
 from . import recurrent
 from .canonizers import can_merge, merged_form
 from .composites import Composite, Key, rule_for
-from .layers import BATCH_NORMS, WEIGHTED, linear_form
+from .layers import BATCH_NORMS, LOW_PRECISION, WEIGHTED, LinearForm, in_float32, linear_form
 from .propagation import RelevanceFunction, gradient_relevance, linear_relevance, plain_relevance
-from .rules import GRADIENT, LINEAR, PASSTHROUGH, RECURRENT, Rule
+from .rules import LINEAR, PASSTHROUGH, RECURRENT, Rule
+
+
+class _Plan:
+    """What a hooked module does during one call: its rules (a weighted layer may have a
+    different one when it is the first called) and, lazily, its functional form."""
+
+    __slots__ = ("_form", "first_rule", "module", "rule")
+
+    def __init__(self, module: nn.Module, rule: Rule | None, first_rule: Rule | None) -> None:
+        self.module, self.rule, self.first_rule, self._form = module, rule, first_rule, None
+
+    def form(self) -> LinearForm:
+        if self._form is None:
+            self._form = linear_form(self.module)
+        return self._form
 
 
 @dataclass
 class _LinearCall:
     """One call of a linear layer: what its backward needs, and a BatchNorm merged into it."""
 
-    module: nn.Module
+    plan: _Plan
     rule: Rule
     x: Tensor
     output: Tensor
     merged: nn.Module | None = None
 
     def backward(self, relevance: Tensor) -> Tensor:
-        if self.merged is not None:
-            return linear_relevance(self.rule, merged_form(self.module, self.merged), self.x, relevance)
-        if self.rule.is_plain:
-            return plain_relevance(self.rule, self.output, self.x, relevance)
-        return linear_relevance(self.rule, linear_form(self.module), self.x, relevance)
+        form = self.plan.form() if self.merged is None else merged_form(self.plan.module, self.merged)
+        if self.x.dtype in LOW_PRECISION:  # float32 inside; autograd casts the result back
+            return linear_relevance(self.rule, in_float32(form), self.x.float(), relevance.float())
+        if self.merged is None and self.rule.is_plain:
+            return plain_relevance(self.rule, form, self.output, self.x, relevance)
+        return linear_relevance(self.rule, form, self.x, relevance)
 
 
 @dataclass
 class _CallState:
-    composite: Composite
-    overrides: Mapping[Key, Rule]
     first_done: bool = False
     linear_outputs: dict[int, tuple[Tensor, _LinearCall]] = field(default_factory=dict)
 
@@ -55,16 +69,18 @@ def attached_rules(
     model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule], verbose: bool = False
 ) -> Iterator[None]:
     """Hooks that make the next forward of ``model`` propagate relevance; removed on exit."""
-    state = _CallState(composite, overrides)
+    state = _CallState()
     handles = []
     try:
-        for name, module, rule in _walk(model, composite, overrides):
-            if rule is None:
+        for name, module, rule, first_rule in _walk(model, composite, overrides):
+            if rule is None and first_rule is None:
                 handles.append(module.register_forward_hook(_refuse(name)))
                 continue
             if verbose:
-                print(f"Applied {rule!r} on layer {name or '<model>'} ({type(module).__name__})")
-            handles.append(module.register_forward_hook(_hook(rule, state)))
+                shown = rule or first_rule
+                print(f"Applied {shown!r} on layer {name or '<model>'} ({type(module).__name__})")
+            hook = _hook(_Plan(module, rule, first_rule), state, name)
+            handles.append(module.register_forward_hook(hook))
         yield
     finally:
         for handle in handles:
@@ -72,6 +88,8 @@ def attached_rules(
 
 
 def _walk(model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule]) -> Iterator:
+    """``(name, module, rule, first_rule)`` for every module that gets a hook; ``first_rule``
+    (a weighted layer's rule when it is the first called) is ``None`` for other layers."""
     seen: set[int] = set()
     stack = [("", model)]
     while stack:
@@ -80,37 +98,41 @@ def _walk(model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule])
             continue
         seen.add(id(module))
         rule = rule_for(module, composite, overrides)
-        if isinstance(module, WEIGHTED):  # may be the first layer: check that rule fits now
-            rule = rule or rule_for(module, composite, overrides, first=True)
-        children = list(module.named_children())
-        if rule is not None or not children:
-            yield name, module, rule
+        weighted = isinstance(module, WEIGHTED)
+        first_rule = rule_for(module, composite, overrides, first=True) if weighted else None
+        children = module._modules
+        if rule is not None or first_rule is not None or not children:
+            yield name, module, rule, first_rule
             continue
-        stack.extend((f"{name}.{child}" if name else child, m) for child, m in reversed(children))
+        named = [(f"{name}.{child}" if name else child, m) for child, m in children.items() if m is not None]
+        stack.extend(reversed(named))
 
 
-def _hook(rule: Rule, state: _CallState):
+def _hook(plan: _Plan, state: _CallState, name: str):
+    weighted = plan.first_rule is not None
+
     def hook(module: nn.Module, args: tuple, output: object) -> object:
-        if isinstance(module, WEIGHTED):
-            first, state.first_done = not state.first_done, True
-            rule_now = rule_for(module, state.composite, state.overrides, first=first)
-        else:
-            rule_now = rule
+        rule = plan.rule
+        if weighted:
+            if not state.first_done:
+                rule, state.first_done = plan.first_rule, True
+            elif rule is None:
+                _refuse(name)(module, args, output)
         x = args[0]
-        if rule_now.kind == RECURRENT:
-            return _recurrent(module, rule_now, args, output)
+        kind = rule.kind
+        if kind == RECURRENT:
+            return _recurrent(module, rule, args, output)
         if not isinstance(x, Tensor) or not isinstance(output, Tensor) or not x.requires_grad:
             return output
-        if rule_now.kind == LINEAR:
-            return _linear(module, rule_now, x, output, state)
-        if rule_now.kind == PASSTHROUGH:
+        if kind == LINEAR:
+            return _linear(plan, rule, x, output, state)
+        if kind == PASSTHROUGH:
             if output.shape != x.shape:
                 raise ValueError(
                     f"the passthrough rule needs a layer that keeps its input's shape, but "
                     f"{type(module).__name__} maps {tuple(x.shape)} to {tuple(output.shape)}."
                 )
             return RelevanceFunction.apply(_identity, x, output.detach())
-        assert rule_now.kind == GRADIENT
         return RelevanceFunction.apply(lambda r: gradient_relevance(output, x, r), x, output.detach())
 
     return hook
@@ -120,13 +142,14 @@ def _identity(relevance: Tensor) -> Tensor:
     return relevance
 
 
-def _linear(module: nn.Module, rule: Rule, x: Tensor, output: Tensor, state: _CallState) -> Tensor:
+def _linear(plan: _Plan, rule: Rule, x: Tensor, output: Tensor, state: _CallState) -> Tensor:
+    module = plan.module
     if isinstance(module, BATCH_NORMS):
         tensor, before = state.linear_outputs.get(id(x), (None, None))
-        if tensor is x and before.merged is None and can_merge(before.module, x, module):
+        if tensor is x and before.merged is None and can_merge(before.plan.module, x, module):
             before.merged = module  # canonized: the layer before takes this BatchNorm in
             return RelevanceFunction.apply(_identity, x, output.detach())
-    call = _LinearCall(module, rule, x, output)
+    call = _LinearCall(plan, rule, x, output)
     wrapped = RelevanceFunction.apply(call.backward, x, output.detach())
     state.linear_outputs[id(wrapped)] = (wrapped, call)
     return wrapped

@@ -10,13 +10,15 @@ without scaling; :mod:`.functional_ops` refuses anything else.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from .layers import LinearForm
-from .rules import Rule
+from .rules import Part, Rule, negative, positive
 
 Backward = Callable[..., Tensor]
 
@@ -36,46 +38,100 @@ class RelevanceFunction(torch.autograd.Function):
 
 
 def stabilise(z: Tensor, eps: float) -> Tensor:
-    """``z + eps * sign(z)`` with ``sign(+0) = 1``."""
-    return z.abs().add_(eps).copysign_(z) if eps else z
+    """``z + eps * sign(z)`` with ``sign(+0) = 1``: one pass for ``copysign(eps, z)``, one for the sum."""
+    return torch.copysign(z.new_full((), eps), z).add_(z) if eps else z
 
 
 def divide(relevance: Tensor, z: Tensor, eps: float) -> Tensor:
     """``relevance / stab(z)``, 0 where the denominator is 0 (only possible for ``eps = 0``)."""
     if eps:
-        return relevance / stabilise(z, eps)
+        stab = stabilise(z, eps)
+        return torch.div(relevance, stab, out=stab) if stab.shape == relevance.shape else relevance / stab
     return (relevance / z).masked_fill_(z == 0, 0)
+
+
+def inverse(z: Tensor, eps: float) -> Tensor:
+    """``1 / stab(z)``, 0 where the denominator is 0: ``r * inverse(z, eps)`` is ``divide(r, z, eps)``
+    up to rounding, for a denominator used many times."""
+    if eps:
+        return stabilise(z, eps).reciprocal_()
+    return z.reciprocal().masked_fill_(z == 0, 0)
 
 
 def linear_relevance(rule: Rule, form: LinearForm, x: Tensor, relevance: Tensor) -> Tensor:
     """The relevance of a linear layer's input ``x`` under ``rule`` (see :mod:`.rules`)."""
     x = x.detach()
-    weight, bias = form.weight, form.bias
-    weight = None if weight is None else weight.detach()
-    bias = None if bias is None else bias.detach()
-    total = torch.zeros_like(x)
-    with torch.enable_grad():
-        for term in rule.terms:
-            leaves, z = [], 0
-            for part in term.parts:
-                xp = part.inputs(x)
-                if part.bias is None and not bool(xp.any()):
-                    continue  # e.g. the negative part of a ReLU output: contributes nothing
-                xp = xp.detach().requires_grad_()
-                w = None if weight is None else part.weight(weight)
-                b = None if bias is None or part.bias is None else part.bias(bias)
-                leaves.append(xp)
-                z = z + form.fn(xp, w, b)
-            if not leaves:
-                continue
-            grads = torch.autograd.grad(z, leaves, divide(relevance, z, rule.epsilon))
-            total = total + term.coefficient * sum(xp * g for xp, g in zip(leaves, grads))
-    return total
+    signs = any(p.inputs in (positive, negative) for t in rule.terms for p in t.parts)
+    non_negative = signs and x.numel() > 0 and bool(x.min() >= 0)  # e.g. a ReLU output
+    total = None
+    for term in rule.terms:
+        parts = [
+            (xp, None if form.weight is None else part.weight(form.weight), _bias(part, form.bias))
+            for part in term.parts
+            for xp in (_part_inputs(part, x, non_negative),)
+            if part.bias is not None or (xp is not None and bool(xp.any()))  # a zero part adds nothing
+        ]
+        if not parts:
+            continue
+        r = _term_relevance(form, parts, relevance, rule.epsilon)
+        r = r if term.coefficient == 1 else term.coefficient * r
+        total = r if total is None else total + r
+    return torch.zeros_like(x) if total is None else total
 
 
-def plain_relevance(rule: Rule, output: Tensor, x: Tensor, relevance: Tensor) -> Tensor:
-    """LRP-0/epsilon on the layer's recorded graph ``x -> output`` (no second forward)."""
-    (grad,) = torch.autograd.grad(output, x, divide(relevance, output.detach(), rule.epsilon))
+def _part_inputs(part: Part, x: Tensor, non_negative: bool) -> Tensor | None:
+    """The part's input; on non-negative ``x`` its positive part is ``x`` and its negative part
+    ``None`` (zero), with no pass over ``x``."""
+    if non_negative and part.inputs is positive:
+        return x
+    if non_negative and part.inputs is negative:
+        return None if part.bias is None else torch.zeros_like(x)
+    return part.inputs(x)
+
+
+def _bias(part: Part, bias: Tensor | None) -> Tensor | None:
+    return None if bias is None or part.bias is None else part.bias(bias)
+
+
+def _term_relevance(form: LinearForm, parts: list, relevance: Tensor, eps: float) -> Tensor:
+    """``sum_parts x' * rho(W)^T (R / stab(z))`` for the parts of one term: every part in one
+    call when the layer can stack them, the layer's transpose when it has one, else autograd."""
+    if form.transpose is None:
+        with torch.enable_grad():
+            leaves = [xp.detach().requires_grad_() for xp, _, _ in parts]
+            z = _sum([form.fn(xp, w, b) for xp, (_, w, b) in zip(leaves, parts)])
+            grads = torch.autograd.grad(z, leaves, divide(relevance, z.detach(), eps))
+        return _sum([xp.detach() * g for xp, g in zip(leaves, grads)])
+    n = len(parts)
+    if n > 1 and form.stack_dim is not None:
+        biases = [b for _, _, b in parts if b is not None]
+        parts = [
+            (
+                torch.cat([xp for xp, _, _ in parts], form.stack_dim),
+                torch.cat([w for _, w, _ in parts], 1),
+                _sum(biases) if biases else None,
+            )
+        ]
+    z = _sum([form.fn(xp, w, b) for xp, w, b in parts])
+    s = divide(relevance, z, eps)
+    r = _sum([xp * form.transpose(s, xp, w) for xp, w, _ in parts])
+    if len(parts) < n:  # stacked: sum the parts' blocks
+        dim = form.stack_dim % r.dim()
+        r = r.unflatten(dim, (n, -1)).sum(dim)
+    return r
+
+
+def _sum(tensors: list[Tensor]) -> Tensor:
+    return functools.reduce(operator.add, tensors)
+
+
+def plain_relevance(rule: Rule, form: LinearForm, output: Tensor, x: Tensor, relevance: Tensor) -> Tensor:
+    """LRP-0/epsilon from the layer's recorded output (no second forward): ``x * W^T (R / stab(z))``
+    by the layer's transpose, or through its recorded graph ``x -> output``."""
+    s = divide(relevance, output.detach(), rule.epsilon)
+    if form.transpose is not None:
+        return x.detach() * form.transpose(s, x, form.weight)
+    (grad,) = torch.autograd.grad(output, x, s)
     return x.detach() * grad
 
 

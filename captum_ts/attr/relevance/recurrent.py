@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .propagation import divide
+from .layers import LOW_PRECISION
+from .propagation import inverse
 
 
 @dataclass
@@ -72,7 +73,7 @@ def unroll(module: nn.Module, x: Tensor, hx: object = None) -> tuple[Tensor, Ten
             k = layer * dirs + d
             seq = layer_in.flip(1) if d else layer_in
             run = _lstm_steps if lstm else _gru_steps
-            s = run(seq, *_weights(module, layer, d), h0[k], c0[k] if lstm else None)
+            s = run(seq, *_weights(module, layer, d, xb.dtype), h0[k], c0[k] if lstm else None)
             steps.append(s)
             outs.append(s.h.flip(1) if d else s.h)
             h_n.append(s.h[:, -1])
@@ -89,6 +90,9 @@ def relevance(
     """The relevance of ``x`` given the relevances of ``module``'s outputs."""
     lstm = isinstance(module, nn.LSTM)
     dirs = 2 if module.bidirectional else 1
+    if x.dtype in LOW_PRECISION:  # float32 inside; autograd casts the result back
+        x, r_out, r_hn = x.float(), r_out.float(), r_hn.float()
+        r_cn = None if r_cn is None else r_cn.float()
     with torch.no_grad():
         _, _, _, steps = unroll(module, x.detach(), hx)
         r_top = r_out if module.batch_first else r_out.transpose(0, 1)
@@ -99,7 +103,7 @@ def relevance(
                 k = layer * dirs + d
                 r_seq = r_top[..., d * width : (d + 1) * width]
                 r_seq = r_seq.flip(1) if d else r_seq
-                w_ih, w_hh, _, _, w_hr = _weights(module, layer, d)
+                w_ih, w_hh, _, _, w_hr = _weights(module, layer, d, x.dtype)
                 if lstm:
                     r_x = _lstm_relevance(steps[k], w_ih, w_hh, w_hr, r_seq, r_hn[k], r_cn[k], eps)
                 else:
@@ -116,16 +120,16 @@ def _initial_states(module: nn.Module, xb: Tensor, hx: object, dirs: int) -> tup
     if hx is None:
         return xb.new_zeros(n, batch, out), xb.new_zeros(n, batch, hidden)
     if isinstance(hx, tuple):
-        return hx[0].detach(), hx[1].detach()
-    return hx.detach(), xb.new_zeros(n, batch, hidden)
+        return hx[0].detach().to(xb.dtype), hx[1].detach().to(xb.dtype)
+    return hx.detach().to(xb.dtype), xb.new_zeros(n, batch, hidden)
 
 
-def _weights(module: nn.Module, layer: int, d: int) -> tuple:
+def _weights(module: nn.Module, layer: int, d: int, dtype: torch.dtype) -> tuple:
     suffix = f"_l{layer}" + ("_reverse" if d else "")
 
     def get(name: str) -> Tensor | None:
         w = getattr(module, name + suffix, None)
-        return None if w is None else w.detach()
+        return None if w is None else w.detach().to(dtype)
 
     return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr")
 
@@ -139,59 +143,76 @@ def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
 
 
 def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
-    xw = _affine(x, w_ih, b_ih)  # all steps at once
-    cols = {k: [] for k in ("h_prev", "h", "signal", "share", "keep", "total", "m")}
+    """The recurrence keeps a few fused ops per step; everything else is done for all steps at once."""
+    bias = b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh
+    xw = _affine(x, w_ih, bias)  # all steps at once, both biases in
+    hidden = xw.shape[-1] // 4
+    w_hh_t, w_hr_t = w_hh.T, None if w_hr is None else w_hr.T
+    hs, cs, gates, ms = [h], [c], [], []
     for t in range(x.shape[1]):
-        a = xw[:, t] + _affine(h, w_hh, b_hh)
-        i, f, g_pre, o = a.chunk(4, -1)
-        i, f, o, g = i.sigmoid(), f.sigmoid(), o.sigmoid(), g_pre.tanh()
-        keep, share = f * c, i * g
-        c = keep + share
+        a = torch.addmm(xw[:, t], h, w_hh_t)
+        s = a.sigmoid()
+        i, f, o = s[:, :hidden], s[:, hidden : 2 * hidden], s[:, 3 * hidden :]
+        c = torch.addcmul(f * c, i, a[:, 2 * hidden : 3 * hidden].tanh())
         m = o * c.tanh()
-        cols["h_prev"].append(h)
-        h = m @ w_hr.T if w_hr is not None else m
-        for k, v in (("h", h), ("signal", g_pre), ("share", share), ("keep", keep), ("total", c), ("m", m)):
-            cols[k].append(v)
-    return _Steps(x, **{k: torch.stack(v, 1) for k, v in cols.items()})
+        h = m if w_hr_t is None else m @ w_hr_t
+        hs.append(h), cs.append(c), gates.append(a), ms.append(m)
+    a, c_all, h_all = torch.stack(gates, 1), torch.stack(cs, 1), torch.stack(hs, 1)
+    g_pre = a[..., 2 * hidden : 3 * hidden]
+    i, f = a[..., :hidden].sigmoid(), a[..., hidden : 2 * hidden].sigmoid()
+    keep, share = f * c_all[:, :-1], i * g_pre.tanh()
+    m = torch.stack(ms, 1) if w_hr is not None else None
+    return _Steps(x, h_all[:, :-1], h_all[:, 1:], g_pre, share, keep, keep + share, m=m)
 
 
 def _gru_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
+    """The recurrence keeps a few fused ops per step; everything else is done for all steps at once."""
     xw = _affine(x, w_ih, b_ih)
-    cols = {k: [] for k in ("h_prev", "h", "signal", "share", "keep", "gate")}
+    hidden = xw.shape[-1] // 3
+    w_hh_t = w_hh.T
+    hs, rzs, signals = [h], [], []
     for t in range(x.shape[1]):
-        xr, xz, xn = xw[:, t].chunk(3, -1)
-        hr, hz, hn = _affine(h, w_hh, b_hh).chunk(3, -1)
-        r, z = (xr + hr).sigmoid(), (xz + hz).sigmoid()
-        a = xn + r * hn
-        share, keep = (1 - z) * a.tanh(), z * h
-        cols["h_prev"].append(h)
-        h = share + keep
-        for k, v in (("h", h), ("signal", a), ("share", share), ("keep", keep), ("gate", r)):
-            cols[k].append(v)
-    stacked = {k: torch.stack(v, 1) for k, v in cols.items()}
-    return _Steps(x, total=stacked["h"], **stacked)
+        hw = h @ w_hh_t if b_hh is None else torch.addmm(b_hh, h, w_hh_t)
+        rz = (xw[:, t, : 2 * hidden] + hw[:, : 2 * hidden]).sigmoid()
+        a = torch.addcmul(xw[:, t, 2 * hidden :], rz[:, :hidden], hw[:, 2 * hidden :])
+        h = torch.lerp(a.tanh(), h, rz[:, hidden:])  # (1 - z) n + z h
+        hs.append(h), rzs.append(rz), signals.append(a)
+    h_all, rz, a = torch.stack(hs, 1), torch.stack(rzs, 1), torch.stack(signals, 1)
+    r, z, h_prev = rz[..., :hidden], rz[..., hidden:], h_all[:, :-1]
+    share, keep = (1 - z) * a.tanh(), z * h_prev
+    return _Steps(x, h_prev, h_all[:, 1:], a, share, keep, share + keep, gate=r)
 
 
 def _lstm_relevance(s: _Steps, w_ih, w_hh, w_hr, r_seq, r_h, r_c, eps) -> Tensor:
+    """``u_t = R(c_t)``: ``R(c_{t-1}) = keep/c_t u_t``, ``R(g_t) = share/c_t u_t`` split by ``g``'s
+    pre-activation; per step only the recurrence, the rest for all steps at once."""
     hidden = s.total.shape[-1]
     w_g, u_g = w_ih[2 * hidden : 3 * hidden], w_hh[2 * hidden : 3 * hidden]
-    ratios = torch.empty_like(s.total)
+    inv_total = inverse(s.total, eps)
+    keep, ratio = s.keep * inv_total, s.share * inv_total * inverse(s.signal, eps)
+    inv_h = None if w_hr is None else inverse(s.h, eps)
+    us = []
     for t in reversed(range(s.x.shape[1])):
         r_ht = r_seq[:, t] + r_h
-        r_m = s.m[:, t] * (divide(r_ht, s.h[:, t], eps) @ w_hr) if w_hr is not None else r_ht
-        q = divide(r_m + r_c, s.total[:, t], eps)
-        r_c = s.keep[:, t] * q
-        ratios[:, t] = divide(s.share[:, t] * q, s.signal[:, t], eps)
-        r_h = s.h_prev[:, t] * (ratios[:, t] @ u_g)
-    return s.x * (ratios @ w_g)
+        r_m = r_ht if w_hr is None else s.m[:, t] * ((r_ht * inv_h[:, t]) @ w_hr)
+        u = r_m + r_c
+        r_c = keep[:, t] * u
+        r_h = s.h_prev[:, t] * ((ratio[:, t] * u) @ u_g)
+        us.append(u)
+    return s.x * ((ratio * torch.stack(us[::-1], 1)) @ w_g)
 
 
 def _gru_relevance(s: _Steps, w_ih, w_hh, r_seq, r_h, eps) -> Tensor:
+    """``v_t = R(h_t)``: ``R(h_{t-1}) = keep/h_t v_t + h_{t-1} U_n^T (r share/h_t/a_t v_t)``;
+    per step only the recurrence, the rest for all steps at once."""
     hidden = s.total.shape[-1]
     w_n, u_n = w_ih[2 * hidden :], w_hh[2 * hidden :]
-    ratios = torch.empty_like(s.total)
+    inv_total = inverse(s.total, eps)
+    keep, ratio = s.keep * inv_total, s.share * inv_total * inverse(s.signal, eps)
+    gated = s.gate * ratio
+    vs = []
     for t in reversed(range(s.x.shape[1])):
-        q = divide(r_seq[:, t] + r_h, s.total[:, t], eps)
-        ratios[:, t] = divide(s.share[:, t] * q, s.signal[:, t], eps)
-        r_h = s.keep[:, t] * q + s.h_prev[:, t] * ((s.gate[:, t] * ratios[:, t]) @ u_n)
-    return s.x * (ratios @ w_n)
+        v = r_seq[:, t] + r_h
+        r_h = torch.addcmul(keep[:, t] * v, s.h_prev[:, t], (gated[:, t] * v) @ u_n)
+        vs.append(v)
+    return s.x * ((ratio * torch.stack(vs[::-1], 1)) @ w_n)

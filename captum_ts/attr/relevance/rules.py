@@ -38,11 +38,13 @@ def _same(t: Tensor) -> Tensor:
     return t
 
 
-def _pos(t: Tensor) -> Tensor:
+def positive(t: Tensor) -> Tensor:
+    """``t^+``."""
     return t.clamp(min=0)
 
 
-def _neg(t: Tensor) -> Tensor:
+def negative(t: Tensor) -> Tensor:
+    """``t^-`` (non-positive)."""
     return t.clamp(max=0)
 
 
@@ -137,15 +139,16 @@ def alpha_beta(alpha: float = 1.0, beta: float = 0.0) -> Rule:
     a, b = _check_nonnegative(alpha, "alpha"), _check_nonnegative(beta, "beta")
     if abs(a - b - 1) > 1e-12:
         raise ValueError(f"alpha-beta needs `alpha - beta == 1`, got alpha={alpha}, beta={beta}.")
-    positive = Term((Part(_pos, _pos, _pos), Part(_neg, _neg, None)), a)
-    terms = (positive,) if b == 0 else (positive, Term((Part(_pos, _neg, _neg), Part(_neg, _pos, None)), -b))
+    plus = Term((Part(positive, positive, positive), Part(negative, negative, None)), a)
+    minus = Term((Part(positive, negative, negative), Part(negative, positive, None)), -b)
+    terms = (plus,) if b == 0 else (plus, minus)
     return Rule(f"alpha{a:g}-beta{b:g}", LINEAR, terms)
 
 
 def zplus() -> Rule:
     """z+ (deep Taylor, Montavon et al. 2017): ``x_j w_jk^+`` over its sum, no bias;
     for the non-negative inputs of a ReLU network, alpha1-beta0 without the bias."""
-    return Rule("z+", LINEAR, (Term((Part(_pos, _pos, None), Part(_neg, _neg, None))),))
+    return Rule("z+", LINEAR, (Term((Part(positive, positive, None), Part(negative, negative, None))),))
 
 
 def flat() -> Rule:
@@ -164,25 +167,26 @@ def zbox(low: float | Tensor, high: float | Tensor) -> Rule:
     """z^B (deep Taylor): ``z_jk = x_j w_jk - l_j w_jk^+ - h_j w_jk^-`` for inputs known
     to lie in ``[low, high]`` (scalars or tensors broadcastable to the layer's input).
     Relevance is non-negative when the output relevance is, and zero where ``x_j``
-    sits at the bound that its weights' sign points to."""
+    sits at the bound that its weights' sign points to. Computed as the equal sum
+    ``(x_j - l_j) w_jk^+ + (x_j - h_j) w_jk^-`` of two non-negative parts, which keeps
+    both properties exact in floating point."""
 
-    def at(bound: float | Tensor, sign: float) -> Modifier:
+    def minus(bound: float | Tensor) -> Modifier:
         def modifier(x: Tensor) -> Tensor:
-            return torch.broadcast_to(sign * torch.as_tensor(bound, dtype=x.dtype, device=x.device), x.shape)
+            return x - torch.broadcast_to(torch.as_tensor(bound, dtype=x.dtype, device=x.device), x.shape)
 
         return modifier
 
-    def within(x: Tensor) -> Tensor:
-        lo, hi = at(low, 1.0)(x), at(high, 1.0)(x)
-        if not bool(((x >= lo) & (x <= hi)).all()):
+    def above_low(x: Tensor) -> Tensor:
+        lo, hi = minus(low)(x), minus(high)(x)
+        if not bool(((lo >= 0) & (hi <= 0)).all()):
             raise ValueError(
                 "the z^B rule needs the first layer's inputs inside `bounds`=(low, high), but some lie "
                 "outside; widen the bounds, or use the w^2 rule for unbounded inputs (bounds=None)."
             )
-        return x
+        return lo
 
-    parts = (Part(within, bias=None), Part(at(low, -1.0), _pos, None), Part(at(high, -1.0), _neg, None))
-    return Rule("z^B", LINEAR, (Term(parts),))
+    return Rule("z^B", LINEAR, (Term((Part(above_low, positive, None), Part(minus(high), negative, None))),))
 
 
 def passthrough() -> Rule:

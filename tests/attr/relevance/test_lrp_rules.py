@@ -263,3 +263,21 @@ def test_tuple_inputs_and_additional_forward_args():
     x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
     ax, ay = LRP(model, "zero").attribute((x, y), target=0, additional_forward_args=([3, 0],))
     assert torch.allclose(ax, torch.zeros_like(ax)) and torch.allclose(ay, y * model.b.weight[1])
+
+
+@pytest.mark.parametrize("preset", ["zero", "gamma", "epsilon-plus-flat", "alpha2-beta1"])
+def test_one_call_transposes_equal_autograd_through_the_layer(preset):
+    """padding=1 takes the convolution's transpose (parts stacked into one call); padding='same' (the
+    same layer for kernel 3) goes through autograd: the relevances agree."""
+
+    def net(padding):
+        torch.manual_seed(9)
+        return nn.Sequential(
+            nn.Conv1d(2, 3, 3, padding=padding), nn.ReLU(), nn.Conv1d(3, 3, 3, padding=padding), nn.ReLU(),
+            nn.Flatten(), nn.Linear(30, 2),
+        ).double()  # fmt: skip
+
+    x = torch.randn(4, 2, 10, dtype=torch.float64)
+    fast = LRP(net(1), preset).attribute(x, target=1)
+    reference = LRP(net("same"), preset).attribute(x, target=1)
+    assert torch.allclose(fast, reference, rtol=1e-10, atol=1e-14)
