@@ -120,10 +120,11 @@ def preserved_model_state(module: nn.Module, mode: str | None = MODEL_MODE) -> I
         params = list(module.parameters())
         flags = [p.requires_grad for p in params]
         grads = [p.grad for p in params]
-        modes = [(m, m.training) for m in module.modules()]
+        modules = list(module.modules())
+        modes = [(m, m.training) for m in modules]
         buffers = [
             (m, name, b, b.detach().clone())
-            for m in module.modules()
+            for m in modules
             for name, b in m._buffers.items()
             if b is not None
         ]
