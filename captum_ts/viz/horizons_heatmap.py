@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from ._style import integer_ticks, legend_beside, value_scale
+
 
 def _cube(result: object, statistic: str, input: int | str, output: int) -> tuple[np.ndarray, int]:
     if statistic not in ("mean", "abs_mean"):
@@ -34,10 +36,11 @@ def plot_horizon_lag_heatmap(
     output: int = 0,
     statistic: str = "abs_mean",
     ax: Axes | None = None,
-    cmap: str = "viridis",
 ) -> Axes:
     """Heat map of the attribution of each forecast step (rows) to each input lag
-    (columns, ``-T .. -1``) for one feature of one input.
+    (columns, ``-T .. -1``) for one feature of one input. Non-negative values
+    (``"abs_mean"``) are drawn on a sequential scale from 0, signed ones (``"mean"``)
+    on a diverging scale centred at 0.
 
     >>> import torch
     >>> from types import SimpleNamespace
@@ -50,18 +53,20 @@ def plot_horizon_lag_heatmap(
     features = result.feature_names[k]  # type: ignore[attr-defined]
     if not 0 <= feature < values.shape[-1]:
         raise ValueError(f"`feature` must lie in [0, {values.shape[-1]}), got {feature}.")
-    ax = ax if ax is not None else plt.subplots(figsize=(6, 3.5))[1]
+    ax = ax if ax is not None else plt.subplots(figsize=(6, 3.5), layout="constrained")[1]
     t = values.shape[1]
     steps = list(result.steps)  # type: ignore[attr-defined]
+    cmap, norm = value_scale(values[:, :, feature])
     image = ax.imshow(
-        values[:, :, feature], aspect="auto", origin="lower", cmap=cmap,
+        values[:, :, feature], aspect="auto", origin="lower", cmap=cmap, norm=norm,
         extent=(-t - 0.5, -0.5, -0.5, len(steps) - 0.5),
     )  # fmt: skip
     ax.set_yticks(range(len(steps)), [str(s) for s in steps])
     ax.set_xlabel("lag")
     ax.set_ylabel("forecast step")
     ax.set_title(f"{result.input_names[k]}: {features[feature]} ({statistic})")  # type: ignore[attr-defined]
-    ax.figure.colorbar(image, ax=ax)
+    integer_ticks(ax.xaxis)
+    ax.figure.colorbar(image, ax=ax, label=statistic)
     return ax
 
 
@@ -85,7 +90,7 @@ def plot_importance_over_time(
     values, k = _cube(result, statistic, input, output)
     curves = values.sum(-1)
     lags = np.arange(-curves.shape[1], 0)
-    ax = ax if ax is not None else plt.subplots(figsize=(6, 3.5))[1]
+    ax = ax if ax is not None else plt.subplots(figsize=(6, 3.5), layout="constrained")[1]
     colors = plt.get_cmap("viridis")(np.linspace(0, 1, curves.shape[0]))
     for step, curve, color in zip(result.steps, curves, colors):  # type: ignore[attr-defined]
         ax.plot(lags, curve, color=color, alpha=0.7, label=f"step {step}")
@@ -93,5 +98,6 @@ def plot_importance_over_time(
     ax.set_xlabel("lag")
     ax.set_ylabel(f"importance ({statistic})")
     ax.set_title(str(result.input_names[k]))  # type: ignore[attr-defined]
-    ax.legend(fontsize="small", ncol=2)
+    integer_ticks(ax.xaxis)
+    legend_beside(ax)
     return ax

@@ -8,6 +8,7 @@ scale centred at 0 while non-negative data starts at 0."""
 import io
 import itertools
 import struct
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,6 +40,14 @@ RCAP = RCAPResult(
     probability=torch.rand(3, 4, generator=torch.Generator().manual_seed(1)),
     levels=torch.tensor([0.9, 0.8, 0.7, 0.6]),
     used=torch.ones(3, 4, dtype=torch.bool),
+)
+
+HORIZONS = SimpleNamespace(  # what explain_horizons returns: (steps, outputs, lags, features) cubes
+    mean=(torch.tensor(RNG.normal(size=(3, 1, 12, 2))),),
+    abs_mean=(torch.tensor(RNG.random((3, 1, 12, 2))),),
+    steps=(0, 1, 2),
+    input_names=("past target",),
+    feature_names=(("a", "b"),),
 )
 
 
@@ -96,6 +105,8 @@ CASES = {
         None,
     ),
     "plot_selectivity_curves": (lambda: viz.plot_selectivity_curves({"a": CURVES, "b": CURVES[:3]}), None),
+    "plot_horizon_lag_heatmap": (lambda: viz.plot_horizon_lag_heatmap(HORIZONS, statistic="mean"), "signed"),
+    "plot_importance_over_time": (lambda: viz.plot_importance_over_time(HORIZONS), None),
     "visualize_timeseries_attr": (
         lambda: visualize_all(
             method="overlay_individual", show_colorbar=True, title="t", channel_labels=["a", "b"]
@@ -127,6 +138,8 @@ INTEGER_X = {  # axes whose x-axis counts something (steps, regions, points, cut
     "plot_mask_over_states",
     "plot_regularizer_comparison",
     "plot_selectivity_curves",
+    "plot_horizon_lag_heatmap",
+    "plot_importance_over_time",
     "visualize_timeseries_attr",
 }
 
