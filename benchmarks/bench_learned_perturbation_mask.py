@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import table
@@ -189,7 +190,7 @@ def stop_epoch(history: list[float], tol: float, patience: int) -> int:
 def time_to_quality(model: nn.Module, x: torch.Tensor, truth: torch.Tensor, epochs: int) -> None:
     """One paper-settings run on one batch, scored every 10 epochs; where each rule stops."""
     recorder = MaskRecorder(truth, every=10)
-    handle = torch.optim.optimizer.register_optimizer_step_post_hook(recorder)
+    handle = register_optimizer_step_post_hook(recorder)
     explainer = LearnedPerturbationMask(model)
     try:
         mask = explainer.attribute(
@@ -254,6 +255,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-tint", action="store_true")
     parser.add_argument("--time-to-quality", action="store_true", help="the early-stopping study only")
+    parser.add_argument("--model-cache", default=None, help="a file for the classifier's weights (reused)")
     parser.add_argument(
         "--only", default=None, help="run only the quality rows whose name contains this text"
     )
