@@ -145,7 +145,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
         lambda_mask: float = 1.0,
         lambda_perturbation: float = 1.0,
         loss: str | Callable[[Tensor, Tensor], Tensor] = "mse",
-        epochs: int = 50,
+        epochs: int = 100,
         lr: float = 0.1,
         batch_size: int | None = 256,
         tol: float | None = DEFAULT_TOL,
@@ -176,7 +176,8 @@ class LearnedPerturbationMask(PerturbationAttribution):
             loss (str or Callable): ``"mse"`` (default) between the outputs, or
                 ``"cross_entropy"`` with the arg-max class of the reference output over the
                 last dim as label, or a callable ``loss(output, reference) -> scalar``.
-            epochs (int): passes over the explained series (default 50).
+            epochs (int): the most passes over the explained series (default 100; early
+                stopping usually ends the fit sooner).
             lr (float): Adam learning rate (default 0.1).
             batch_size (int, optional): series per optimisation step (default 256; ``None``
                 fits all series at once). This is also the chunk size of the reference
