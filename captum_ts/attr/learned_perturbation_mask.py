@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import torch
 from captum.attr import PerturbationAttribution
@@ -40,6 +40,10 @@ MODES = ("preservation", "deletion")
 LOSSES = ("mse", "cross_entropy")
 #: dtypes whose masks, perturbation networks and losses are optimised in float32
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+#: early stopping by default: stop once the epoch objective has not improved on its best by
+#: more than this fraction for ``DEFAULT_PATIENCE`` epochs (docs/learned_perturbation_mask.md)
+DEFAULT_TOL = 1e-3
+DEFAULT_PATIENCE = 10
 
 
 class LearnedPerturbationMask(PerturbationAttribution):
@@ -77,11 +81,12 @@ class LearnedPerturbationMask(PerturbationAttribution):
     For tuple inputs pass one entry per input tensor (a single entry is used for all). Each
     input tensor gets its own mask.
 
-    Fitting: the masks of all explained series live in one parameter per input,
-    initialised to 0.5 and clamped to ``[0, 1]`` in the forward pass; the series are visited
-    in mini-batches of ``batch_size`` in order and Adam updates the masks and the
-    perturbation network. ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
-    loop, so every step costs one forward and one backward pass of the model. The model is
+    Fitting: the masks start at 0.5 and are clamped to ``[0, 1]`` in the forward pass; the
+    series are visited in mini-batches of ``batch_size`` in order and each step's Adam update
+    moves the perturbation network and the masks of that batch only (each series' mask takes
+    one step per epoch). ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
+    loop, so every step costs one forward and one backward pass of the model. Early
+    stopping is on by default (``tol``, ``patience``). The model is
     frozen: it runs in ``eval()`` mode, its parameters get no gradient, and its parameters,
     ``.grad``, ``requires_grad`` flags, train/eval modes and buffers are restored afterwards.
 
@@ -140,11 +145,11 @@ class LearnedPerturbationMask(PerturbationAttribution):
         lambda_mask: float = 1.0,
         lambda_perturbation: float = 1.0,
         loss: str | Callable[[Tensor, Tensor], Tensor] = "mse",
-        epochs: int = 50,
+        epochs: int = 100,
         lr: float = 0.1,
         batch_size: int | None = 256,
-        tol: float | None = None,
-        patience: int = 10,
+        tol: float | None = DEFAULT_TOL,
+        patience: int = DEFAULT_PATIENCE,
         show_progress: bool = False,
         generator: torch.Generator | None = None,
     ) -> TensorOrTupleOfTensorsGeneric:
@@ -171,14 +176,16 @@ class LearnedPerturbationMask(PerturbationAttribution):
             loss (str or Callable): ``"mse"`` (default) between the outputs, or
                 ``"cross_entropy"`` with the arg-max class of the reference output over the
                 last dim as label, or a callable ``loss(output, reference) -> scalar``.
-            epochs (int): passes over the explained series (default 50).
+            epochs (int): the most passes over the explained series (default 100; early
+                stopping usually ends the fit sooner).
             lr (float): Adam learning rate (default 0.1).
             batch_size (int, optional): series per optimisation step (default 256; ``None``
                 fits all series at once). This is also the chunk size of the reference
                 forward passes, so it bounds the memory.
             tol (float, optional): stop early once the epoch objective has not improved on
-                its best by more than ``tol`` (relative) for ``patience`` epochs.
-            patience (int): epochs without improvement before an early stop (with ``tol``).
+                its best by more than ``tol`` (relative) for ``patience`` epochs (default
+                ``1e-3``); ``None`` runs all ``epochs``. Stopping only truncates the run.
+            patience (int): epochs without improvement before an early stop (default 10).
             show_progress (bool): show a progress bar over the epochs.
             generator (torch.Generator, optional): draws the initial weights of the
                 ``"gru"`` networks, for reproducible masks. Masks start at 0.5 and the batch
@@ -222,37 +229,29 @@ class LearnedPerturbationMask(PerturbationAttribution):
             out = self.forward_func(*rows, *_slice_args(args, n, start, stop))
             return out if tgt is None else select_target(out, _slice_target(tgt, start, stop))
 
+        batches = list(chunks(n, size))
         history: list[float] = []
         with frozen_model(self.forward_func, mode="eval"), torch.enable_grad():
             with torch.no_grad():
-                if mode == "preservation":
-                    reference = [run(tuple(x[a:b] for x in xs), a, b) for a, b in chunks(n, size)]
-                else:
-                    reference = [
-                        run(
-                            tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xw, bases)),
-                            a,
-                            b,
-                        )
-                        for a, b in chunks(n, size)
-                    ]
-                _check_reference(reference, mode)
-                _check_nets(nets, xw, bases, size)
-            masks = [torch.full_like(x, 0.5, requires_grad=True) for x in xw]
-            params = masks + [
-                p for net in nets if net is not None for p in net.parameters() if p.requires_grad
-            ]
-            optimiser = torch.optim.Adam(params, lr=lr, foreach=True)
+                reference = [run(_reference_rows(xs, xw, bases, a, b, mode), a, b) for a, b in batches]
+            _check_reference(reference, mode)
+            # one leaf per (input, batch): a step updates only the rows it saw
+            masks = [[torch.full_like(x[a:b], 0.5, requires_grad=True) for a, b in batches] for x in xw]
+            net_params = [p for net in nets if net is not None for p in net.parameters() if p.requires_grad]
+            optimiser = torch.optim.Adam(
+                [m for per_batch in masks for m in per_batch] + net_params, lr=lr, foreach=True
+            )
             steps = (
                 progress(range(epochs), desc=f"{self.get_name()} attribution", total=epochs)
                 if show_progress
                 else range(epochs)
             )
-            best, stale = math.inf, 0
+            stop = _EarlyStop(tol, patience)
             for epoch in steps:
                 total = 0.0
-                for (a, b), ref in zip(chunks(n, size), reference):
-                    rows, size_term = _perturb(xw, masks, nets, bases, a, b, mode, lam_m, lam_p)
+                for k, ((a, b), ref) in enumerate(zip(batches, reference)):
+                    batch_masks = [per_batch[k] for per_batch in masks]
+                    rows, size_term = _perturb(xw, batch_masks, nets, bases, a, b, mode, lam_m, lam_p)
                     output = run(rows, a, b)
                     if not output.requires_grad:
                         raise RuntimeError(
@@ -262,23 +261,20 @@ class LearnedPerturbationMask(PerturbationAttribution):
                     value = float(objective.detach())
                     if not math.isfinite(value):
                         raise RuntimeError(_diverged(f"in epoch {epoch + 1}", lr, xs))
+                    params = batch_masks + net_params
                     grads = torch.autograd.grad(objective, params, allow_unused=True, materialize_grads=True)
                     for p, g in zip(params, grads):
                         p.grad = g
                     optimiser.step()
+                    for m in batch_masks:  # Adam skips leaves without a gradient
+                        m.grad = None
                     total += value * (b - a)
                 history.append(total / n)
-                if tol is not None:
-                    current = history[-1]
-                    if not math.isfinite(best) or current < best - tol * abs(best):
-                        best, stale = current, 0
-                    else:
-                        stale += 1
-                        if stale >= patience:
-                            break
+                if stop(history[-1]):
+                    break
             if show_progress and hasattr(steps, "close"):
                 steps.close()
-        out = tuple(m.detach().clamp(0, 1) for m in masks)
+        out = tuple(torch.cat([m.detach() for m in per_batch]).clamp(0, 1) for per_batch in masks)
         if not all(bool(torch.isfinite(m).all()) for m in out):
             raise RuntimeError(_diverged("in the last step (a NaN or Inf gradient)", lr, xs))
         for net in nets:
@@ -301,14 +297,14 @@ def _perturb(
     lam_m: float,
     lam_p: float,
 ) -> tuple[tuple[Tensor, ...], Tensor]:
-    """The perturbed rows ``a:b`` of every input and the size terms (element mean over the
-    batch, pooled over the inputs; the mask term uses the raw, unclamped mask as tint does)."""
-    perturbed, size_sum, count = [], torch.zeros((), dtype=xs[0].dtype, device=xs[0].device), 0
-    for x, m_raw, net, base in zip(xs, masks, nets, bases):
-        xb, m_raw = x[a:b], m_raw[a:b]
+    """The perturbed rows ``a:b`` of every input from their masks, and the size terms (element
+    mean over the batch, pooled over the inputs; the mask term uses the raw, unclamped mask
+    as tint does)."""
+    perturbed, size_sum, count = [], 0.0, 0
+    for i, (x, m_raw, net, base) in enumerate(zip(xs, masks, nets, bases)):
+        xb, bb = x[a:b], _rows(base, a, b)
         m = m_raw.clamp(0, 1)
-        bb = _rows(base, a, b)
-        p = bb if net is None else net(xb - bb)
+        p = bb if net is None else _net_output(net, xb - bb, i, len(xs))
         keep = m_raw.abs() if mode == "preservation" else (1 - m_raw).abs()
         size_sum = size_sum + lam_m * keep.sum()
         if net is not None:
@@ -316,6 +312,46 @@ def _perturb(
         perturbed.append(xb * m + p * (1 - m) if mode == "preservation" else xb * (1 - m) + p * m)
         count += xb.numel()
     return tuple(perturbed), size_sum / count
+
+
+def _net_output(net: nn.Module, rows: Tensor, i: int, n_inputs: int) -> Tensor:
+    """The perturbation network on ``rows``, which must keep their shape."""
+    out = net(rows)
+    if not isinstance(out, Tensor) or out.shape != rows.shape:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        where = "perturbation_net" if n_inputs == 1 else f"perturbation_net[{i}]"
+        raise ValueError(
+            f"`{where}` returned {got} for a batch of shape {tuple(rows.shape)}; it must return "
+            "a tensor of the same shape as its input."
+        )
+    return out
+
+
+def _reference_rows(
+    xs: tuple[Tensor, ...], xw: tuple[Tensor, ...], bases: list[Tensor], a: int, b: int, mode: str
+) -> tuple[Tensor, ...]:
+    """The rows ``a:b`` whose output the masks are fitted to: ``x`` (preservation) or ``b``."""
+    if mode == "preservation":
+        return tuple(x[a:b] for x in xs)
+    return tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xw, bases))
+
+
+class _EarlyStop:
+    """``True`` once the epoch objective has not improved on its best by more than ``tol``
+    (relative) for ``patience`` epochs in a row; never with ``tol=None``."""
+
+    def __init__(self, tol: float | None, patience: int) -> None:
+        self.tol, self.patience = tol, patience
+        self.best, self.stale = math.inf, 0
+
+    def __call__(self, value: float) -> bool:
+        if self.tol is None:
+            return False
+        if not math.isfinite(self.best) or value < self.best - self.tol * abs(self.best):
+            self.best, self.stale = value, 0
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -418,23 +454,6 @@ def _build_nets(
             net = copy.deepcopy(s)
         nets.append(net.to(device=x.device, dtype=x.dtype).requires_grad_(True))
     return nets
-
-
-def _check_nets(
-    nets: Sequence[nn.Module | None], xs: tuple[Tensor, ...], bases: list[Tensor], size: int
-) -> None:
-    for i, (net, x, base) in enumerate(zip(nets, xs, bases)):
-        if net is None:
-            continue
-        rows = x[: min(size, x.shape[0])]
-        out = net(rows - _rows(base, 0, rows.shape[0]))
-        if not isinstance(out, Tensor) or out.shape != rows.shape:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            where = "perturbation_net" if len(xs) == 1 else f"perturbation_net[{i}]"
-            raise ValueError(
-                f"`{where}` returned {got} for a batch of shape {tuple(rows.shape)}; it must return "
-                "a tensor of the same shape as its input."
-            )
 
 
 def _slice_args(args: tuple | None, n: int, a: int, b: int) -> tuple:

@@ -365,3 +365,15 @@ def test_bad_arguments():
         LearnedPerturbationMask(lambda v: v.sum((1, 2, 3))).attribute(torch.randn(2, 3, 4, 5))
     with pytest.raises(ValueError, match="NaN"):
         explainer.attribute(torch.full((2, 3, 2), float("nan")))
+
+
+def test_a_step_moves_only_the_masks_of_its_batch():
+    # with nothing shared (no network), a series' mask depends only on its own batch:
+    # fitting 6 series in batches of 2 gives the masks of three separate calls
+    x = torch.randn(6, 7, 3, generator=gen(15))
+    model = Recorder().eval()
+    explainer = LearnedPerturbationMask(model, perturbation_net=None)
+    kwargs = dict(epochs=8, lr=0.05, tol=None)
+    together = explainer.attribute(x, batch_size=2, **kwargs)
+    apart = torch.cat([explainer.attribute(x[i : i + 2], **kwargs) for i in (0, 2, 4)])
+    torch.testing.assert_close(together, apart, rtol=0, atol=1e-6)
