@@ -409,17 +409,28 @@ def _loss_function(loss: str | Callable) -> Callable[[Tensor, Tensor], Tensor]:
     return cross_entropy
 
 
+_ARGUMENT_ORDER = (
+    "The second positional argument of `attribute` is `baselines` (Captum's order for perturbation "
+    "methods: inputs, baselines, target); pass labels or classes as `target=...`."
+)
+
+
 def _baselines(baselines: BaselineType, xs: tuple[Tensor, ...]) -> list[Tensor]:
     """One tensor per input, broadcastable to it, with batch dim 1 or ``B`` (or a 0-d scalar)."""
     out = []
     for i, (x, b) in enumerate(zip(xs, _format_baseline(baselines, xs))):
         where = "baselines" if len(xs) == 1 else f"baselines[{i}]"
+        if isinstance(b, Tensor) and not (b.is_floating_point() or b.dim() == 0):
+            raise TypeError(
+                f"`{where}` is a {b.dtype} tensor of shape {tuple(b.shape)}, which looks like labels. "
+                + _ARGUMENT_ORDER
+            )
         t = torch.as_tensor(b, dtype=x.dtype, device=x.device) if not isinstance(b, Tensor) else b.detach()
         t = t.to(dtype=x.dtype, device=x.device)
         if t.dim() > 0 and (t.dim() != x.dim() or t.shape[0] not in (1, x.shape[0])):
             raise ValueError(
                 f"`{where}` has shape {tuple(t.shape)}; expected a scalar, (1, ...) or "
-                f"({x.shape[0]}, ...) broadcastable to the input shape {tuple(x.shape)}."
+                f"({x.shape[0]}, ...) broadcastable to the input shape {tuple(x.shape)}. " + _ARGUMENT_ORDER
             )
         try:
             torch.broadcast_shapes(t.shape, x.shape)

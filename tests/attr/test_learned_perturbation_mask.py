@@ -377,3 +377,13 @@ def test_a_step_moves_only_the_masks_of_its_batch():
     together = explainer.attribute(x, batch_size=2, **kwargs)
     apart = torch.cat([explainer.attribute(x[i : i + 2], **kwargs) for i in (0, 2, 4)])
     torch.testing.assert_close(together, apart, rtol=0, atol=1e-6)
+
+
+def test_labels_passed_where_captum_puts_baselines_are_refused_with_the_order():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2)).eval()
+    x, y = torch.randn(4, 6, 2), torch.tensor([0, 1, 0, 1])
+    explainer = LearnedPerturbationMask(model, perturbation_net=None)
+    with pytest.raises(TypeError, match=r"looks like labels.*pass labels or classes as `target=...`"):
+        explainer.attribute(x, y, epochs=1)
+    with pytest.raises(ValueError, match=r"Captum's order for perturbation methods"):
+        explainer.attribute(x, torch.zeros(4), epochs=1)
