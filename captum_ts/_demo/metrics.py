@@ -29,12 +29,15 @@ def run(ctx: DemoContext) -> str:
 
     # the same absolute noise for both noisy methods: 15 % of the mean value range
     stdevs = 0.15 * float((x.flatten(1).amax(1) - x.flatten(1).amin(1)).mean())
+    # every map on the same scale, |map| min-max normalised per series, so continuity compares like with like
     explainers = {
-        "Guided AbsoluteGrad": lambda z, **kw: gag.attribute(z, stdevs=stdevs, generator=seeded(), **kw),
-        "Saliency (abs)": lambda z, **kw: sal.attribute(z, abs=True, **kw),
-        "SmoothGrad (abs)": lambda z, **kw: smooth.attribute(
-            z, nt_type="smoothgrad", nt_samples=10, stdevs=stdevs, **kw
-        ).abs(),
+        "Guided AbsoluteGrad": lambda z, **kw: _unit(
+            gag.attribute(z, stdevs=stdevs, generator=seeded(), **kw)
+        ),
+        "Saliency (abs)": lambda z, **kw: _unit(sal.attribute(z, abs=True, **kw)),
+        "SmoothGrad (abs)": lambda z, **kw: _unit(
+            smooth.attribute(z, nt_type="smoothgrad", nt_samples=10, stdevs=stdevs, **kw)
+        ),
     }
     draws = 3
     curves, rcaps, rows = {}, {}, []
@@ -59,7 +62,9 @@ def run(ctx: DemoContext) -> str:
     sel_name = ctx.save(ax.figure, "metrics_selectivity")
     rcap_name = ctx.save(plot_rcap(rcaps, title="RCAP per method and level"), "metrics_rcap")
     return (
-        f"The CNN of the previous section, {len(x)} test series, each method's map for the true class. "
+        f"The CNN of the previous section, {len(x)} test series, each method's map for the true class, "
+        "as |map| min-max normalised to [0, 1] per series (so every column, continuity included, compares "
+        "maps on the same scale). "
         "Selectivity removes the most relevant 4-step patches (all features) one by one: a steep fall, "
         "low AUC and high AOPC mean the map found what the model uses. Continuity is the largest explanation "
         f"change per unit of input change over {draws} Gaussian perturbations (lower is smoother). "
@@ -71,3 +76,12 @@ def run(ctx: DemoContext) -> str:
         + "\n".join(rows)
         + "\n"
     )
+
+
+def _unit(a: torch.Tensor | tuple) -> torch.Tensor | tuple:
+    """|a| min-max normalised to [0, 1] per series (a tuple when a metric passes one)."""
+    if isinstance(a, tuple):
+        return tuple(_unit(t) for t in a)
+    flat = a.abs().flatten(1)
+    lo, hi = flat.amin(1, keepdim=True), flat.amax(1, keepdim=True)
+    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).view(a.shape)
