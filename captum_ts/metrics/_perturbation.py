@@ -24,9 +24,10 @@ from torch import Tensor
 
 from .._batching import chunks, per_example_chunk
 from .._compat import expand_additional_forward_args
-from .._targets import Target, expand_target, select_target
+from .._targets import Target, expand_target, normalize_target, select_target
 from .._validation import per_input
 from ._counts import count_of
+from ._guard import guarded
 
 ORDERS = ("morf", "lerf")
 
@@ -329,6 +330,34 @@ def score_copies(
                 scores = _select_checked(torch.softmax(out, dim=-1) if softmax else out, tgt, index)
             parts.append(scores.reshape(batch, n))
     return check_finite_scores(torch.cat(parts, dim=1))
+
+
+def score_target_copies(
+    forward_func: Callable,
+    xs: tuple[Tensor, ...],
+    build: Callable[[int, int], tuple[Tensor, ...]],
+    n_copies: int,
+    target: object,
+    additional_forward_args: object,
+    max_examples_per_batch: int | None,
+    softmax: bool,
+) -> Tensor:
+    """:func:`score_copies` with the model held by the metrics' guard, for ``target``
+    (the predicted class of ``xs`` when it is None)."""
+    batch = xs[0].shape[0]
+    with guarded(forward_func):
+        if target is None:
+            target = predicted_class(forward_func, xs, additional_forward_args)
+        return score_copies(
+            forward_func,
+            build,
+            n_copies,
+            batch,
+            normalize_target(target, batch),
+            additional_forward_args,
+            max_examples_per_batch,
+            softmax,
+        )
 
 
 def _select_checked(output: Tensor, target: Target, index: Tensor) -> Tensor:

@@ -13,10 +13,8 @@ from captum.log import log_usage
 from torch import Tensor
 
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
-from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int, per_input
 from ._counts import count_of, read_shares
-from ._guard import guarded
 from ._perturbation import (
     as_tuple,
     blur_along_time,
@@ -25,11 +23,10 @@ from ._perturbation import (
     check_attributions,
     flat_rows,
     masked_copies,
-    predicted_class,
     rank_positions,
     region_scores,
     removal_values,
-    score_copies,
+    score_target_copies,
 )
 
 #: the fractions the paper evaluates: 0 %, 10 %, ..., 90 % of the map deleted or inserted
@@ -200,7 +197,7 @@ def _fraction_auc(
     insertion: bool,
 ) -> Tensor | tuple[Tensor, Tensor]:
     xs = tuple(x.detach() for x in _format_tensor_into_tuples(inputs))
-    batch = check_inputs(xs)
+    check_inputs(xs)
     attrs = check_attributions(as_tuple(attributions), xs)
     check_positive_int(patch_size, "patch_size")
     check_positive_int(max_examples_per_batch, "max_examples_per_batch", allow_none=True)
@@ -222,19 +219,9 @@ def _fraction_auc(
     def build(s0: int, s1: int) -> tuple[Tensor, ...]:
         return masked_copies(pos, counts[s0:s1], ranked, rest, xs)
 
-    with guarded(forward_func):
-        if target is None:
-            target = predicted_class(forward_func, xs, additional_forward_args)
-        curve = score_copies(
-            forward_func,
-            build,
-            len(shares),
-            batch,
-            normalize_target(target, batch),
-            additional_forward_args,
-            max_examples_per_batch,
-            softmax,
-        )
+    curve = score_target_copies(
+        forward_func, xs, build, len(shares), target, additional_forward_args, max_examples_per_batch, softmax
+    )
     widths = torch.tensor([float(s) for s in shares], dtype=torch.float64).diff()
     widths = widths.to(device=curve.device, dtype=curve.dtype)
     auc = ((curve[:, :-1] + curve[:, 1:]) * widths).sum(1) / 2

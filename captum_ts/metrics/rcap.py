@@ -13,18 +13,15 @@ from captum.log import log_usage
 from torch import Tensor
 
 from .._compat import TargetType, TensorOrTupleOfTensorsGeneric, _format_tensor_into_tuples
-from .._targets import normalize_target
 from .._validation import check_inputs, check_positive_int
 from ._counts import count_of, read_shares
-from ._guard import guarded
 from ._perturbation import (
     accumulation_dtype,
     as_tuple,
     check_attributions,
     flat_rows,
-    predicted_class,
     removal_values,
-    score_copies,
+    score_target_copies,
 )
 
 
@@ -144,19 +141,9 @@ def rcap(
             for m, keep, fill, x in zip(parts, kept, removed, xs)
         )
 
-    with guarded(forward_func):
-        if target is None:
-            target = predicted_class(forward_func, xs, additional_forward_args)
-        prob = score_copies(
-            forward_func,
-            build,
-            len(shares),
-            batch,
-            normalize_target(target, batch),
-            additional_forward_args,
-            max_examples_per_batch,
-            softmax,
-        )
+    prob = score_target_copies(
+        forward_func, xs, build, len(shares), target, additional_forward_args, max_examples_per_batch, softmax
+    )
     result_dtype = torch.promote_types(sal.dtype, prob.dtype)
     hit, prob = hit.to(result_dtype), prob.to(result_dtype)
     weights = used.to(result_dtype)
