@@ -22,20 +22,30 @@ def test_demo_writes_report_and_figures(tmp_path):
     assert figures and all((out / f).stat().st_size > 1000 for f in figures)
 
 
-def test_cli_requires_a_command():
-    proc = subprocess.run([sys.executable, "-m", "captum_ts"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "COMMAND" in proc.stderr
+def _run_cli(argv, capsys):
+    """``python -m captum_ts ARGV`` in this process: (exit code, stdout, stderr)."""
+    from captum_ts.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_help_and_version_are_clean_text():
+def test_cli_requires_a_command(capsys):
+    code, _, err = _run_cli([], capsys)
+    assert code == 2 and "COMMAND" in err
+
+
+def test_help_and_version_are_clean_text(capsys):
     from captum_ts import __version__
 
-    helped = subprocess.run([sys.executable, "-m", "captum_ts", "--help"], capture_output=True, text=True)
-    assert helped.returncode == 0 and "``" not in helped.stdout
-    assert "demo" in helped.stdout and "--version" in helped.stdout
-    demo = subprocess.run(
-        [sys.executable, "-m", "captum_ts", "demo", "--help"], capture_output=True, text=True
-    )
-    assert "--quick" in demo.stdout and "--seed" in demo.stdout
-    version = subprocess.run([sys.executable, "-m", "captum_ts", "--version"], capture_output=True, text=True)
-    assert version.stdout.strip() == f"captum-ts {__version__}"
+    code, helped, _ = _run_cli(["--help"], capsys)
+    assert code == 0 and "``" not in helped
+    assert "demo" in helped and "--version" in helped
+    _, demo, _ = _run_cli(["demo", "--help"], capsys)
+    assert "--quick" in demo and "--seed" in demo
+    _, version, _ = _run_cli(["--version"], capsys)
+    assert version.strip() == f"captum-ts {__version__}"
