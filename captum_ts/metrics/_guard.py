@@ -6,15 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
-from torch import nn
-
 from .._state import find_module, guarded_model
-
-
-def model_behind(func: Callable | None) -> nn.Module | None:
-    """The ``nn.Module`` a forward or explanation function runs (see
-    :func:`captum_ts._state.find_module`), or None."""
-    return None if func is None else find_module(func)
 
 
 @contextmanager
@@ -23,7 +15,8 @@ def guarded(*funcs: Callable | None) -> Iterator[None]:
     (parameters keep ``requires_grad``, so an explanation function can still take
     gradients). Models are taken in a fixed order, so two calls sharing two models
     cannot deadlock."""
-    modules = {id(m): m for m in map(model_behind, funcs) if m is not None}
+    found = (find_module(f) for f in funcs if f is not None)
+    modules = {id(m): m for m in found if m is not None}
     with ExitStack() as stack:
         for key in sorted(modules):
             stack.enter_context(guarded_model(modules[key]))

@@ -22,9 +22,9 @@ from .._compat import (
     _format_tensor_into_tuples,
     expand_additional_forward_args,
 )
-from .._state import guarded_model
 from .._validation import check_inputs, check_positive_int, per_input
 from ._counts import count_of, read_shares
+from ._guard import guarded
 from ._perturbation import (
     as_tuple,
     blur_along_time,
@@ -109,7 +109,7 @@ def cpd(
 
     All ``K + 1`` masked copies of a chunk of examples go through the model in one
     forward pass under ``torch.no_grad()``, in eval mode, with the model's state
-    restored afterwards (:func:`captum_ts._state.guarded_model`).
+    restored afterwards (``captum_ts._state.guarded_model``).
 
     Args:
         forward_func (Callable): the model; ``(B, C)`` logits with ``softmax=True``.
@@ -262,7 +262,7 @@ def _cumulative(
             tuple(x[e0:e1] for x in xs),
         )
 
-    with guarded_model(forward_func), torch.no_grad():
+    with guarded(forward_func), torch.no_grad():
         outputs = _copy_outputs(
             forward_func, build, batch, k + 1, additional_forward_args, max_examples_per_batch, softmax
         )
