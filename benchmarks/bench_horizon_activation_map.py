@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare, peak_memory, table
 
-from captum_ts.attr._ham_reference import horizon_norms_loop
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.horizon._reference import horizon_norms_loop
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
 from captum_ts.models.forecasters import GRUForecaster, MLPForecaster, NLinearForecaster
 
 B, T = 32, 336

@@ -46,8 +46,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import table
 
-from captum_ts.attr._perturbation_nets import BiGRUPerturbation, reset_parameters
-from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+from captum_ts.attr.masks._perturbation_nets import BiGRUPerturbation, reset_parameters
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.datasets.hmm import hmm_state
 from captum_ts.metrics.cumulative import cpd, cpp
 from captum_ts.metrics.white_box import aup, auprc, aur, auroc, entropy, information

@@ -36,8 +36,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import compare, table
 
-from captum_ts.attr.regularizers import default_regularizers
-from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+from captum_ts.attr.dreaming.regularizers import default_regularizers
+from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
 from captum_ts.models import CNN1dClassifier, fit_classifier
 
 

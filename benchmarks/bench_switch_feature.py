@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_learned_perturbation_mask import PAPER, tint_available, tint_extremal_mask
 from harness import table
 
-from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.datasets.switch_feature import switch_feature
 from captum_ts.metrics.cumulative import cpd, cpp
 from captum_ts.metrics.white_box import aup, aur, entropy, information

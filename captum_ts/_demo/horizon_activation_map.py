@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import torch
 from torch.utils.data import DataLoader
 
-from ..attr.horizon_activation_map import HorizonActivationMap
+from ..attr.horizon.horizon_activation_map import HorizonActivationMap
 from ..datasets.series import seasonal_series, split_series
 from ..models.forecast_training import fit_forecaster, forecast_mse
 from ..models.forecasters import MLPForecaster, NLinearForecaster

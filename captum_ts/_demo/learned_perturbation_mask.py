@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..attr.learned_perturbation_mask import LearnedPerturbationMask
+from ..attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from ..datasets.hmm import hmm_state
 from ..metrics.white_box import aup, aur
 from ..models import accuracy

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..attr.regularizers import Clip, default_regularizers
-from ..attr.sequence_dreaming import SequenceDreaming, random_starts
+from ..attr.dreaming.regularizers import Clip, default_regularizers
+from ..attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
 from ..viz.dreams import plot_dreams
 from .context import DemoContext
 

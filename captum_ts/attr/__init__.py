@@ -1,13 +1,16 @@
-"""Attribution methods for time-series models, as Captum ``Attribution`` subclasses."""
+"""Attribution methods for time-series models, as Captum ``Attribution`` subclasses.
 
-from . import decoders, regularizers
+One sub-package per method family: ``gradients`` (Guided AbsoluteGrad), ``masks`` (learned
+perturbation masks), ``horizon`` (Horizon Activation Maps), ``dreaming`` (activation maximisation),
+``relevance`` (LRP, deep Taylor) and ``cam`` (the CAM family).
+"""
+
 from .cam import CAM, GuidedGradCam, LayerGradCam, LayerGradCamPlusPlus
-from .guided_absolute_grad import GuidedAbsoluteGrad
-from .ham_result import HorizonActivationResult
-from .horizon_activation_map import HorizonActivationMap
-from .learned_perturbation_mask import LearnedPerturbationMask
+from .dreaming import SequenceDreaming, decoders, random_starts, regularizers
+from .gradients import GuidedAbsoluteGrad
+from .horizon import HorizonActivationMap, HorizonActivationResult
+from .masks import LearnedPerturbationMask
 from .relevance import LRP, DeepTaylor
-from .sequence_dreaming import SequenceDreaming, random_starts
 
 __all__ = [
     "CAM",

@@ -61,7 +61,7 @@ def plot_horizon_activation_map(
         title: axes title.
 
     >>> import torch
-    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
     >>> res = HorizonActivationMap(torch.nn.Linear(6, 4)).attribute(torch.randn(8, 6), torch.randn(8, 4))
     >>> ax = plot_horizon_activation_map({"linear": res})
     >>> len(ax.lines)  # two curves, two lines of proportionality
@@ -125,7 +125,7 @@ def plot_ham_difference(
     the (longer) rest of the horizon.
 
     >>> import torch
-    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
     >>> res = HorizonActivationMap(torch.nn.Linear(6, 4)).attribute(torch.randn(8, 6), torch.randn(8, 4))
     >>> ax = plot_ham_difference(res)
     >>> len(ax.lines)  # uniform line, zero line, curve, the lines of proportionality through h*
@@ -182,7 +182,7 @@ def plot_ham_layers(
     mostly by the early horizon steps (causal panel).
 
     >>> import torch
-    >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+    >>> from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
     >>> net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 4))
     >>> res = HorizonActivationMap(net).attribute(torch.randn(8, 6), torch.randn(8, 4))
     >>> fig = plot_ham_layers(res)

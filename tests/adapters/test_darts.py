@@ -20,7 +20,7 @@ from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
 
 from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
 from captum_ts.adapters.darts import adapt
-from captum_ts.attr._ham_reference import horizon_norms_loop
+from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L, N = 4, 12, 48
 QUIET = {

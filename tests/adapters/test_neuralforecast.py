@@ -20,7 +20,7 @@ from neuralforecast.utils import AirPassengersPanel
 
 from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
 from captum_ts.adapters.neuralforecast import adapt
-from captum_ts.attr._ham_reference import horizon_norms_loop
+from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L = 4, 12
 QUIET = {

@@ -22,7 +22,7 @@ from pytorch_forecasting.metrics import MAE, NormalDistributionLoss, QuantileLos
 
 from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
 from captum_ts.adapters.pytorch_forecasting import adapt
-from captum_ts.attr._ham_reference import horizon_norms_loop
+from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L, N = 4, 8, 40
 REALS = ("time_idx", "trend", "y", "x")

@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from captum_ts.attr.decoders import PCADecoder
-from captum_ts.attr.regularizers import L2, GaussianBlur, TotalVariation
-from captum_ts.attr.sequence_dreaming import SequenceDreaming
+from captum_ts.attr.dreaming.decoders import PCADecoder
+from captum_ts.attr.dreaming.regularizers import L2, GaussianBlur, TotalVariation
+from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming
 from captum_ts.models import CNN1dClassifier
 
 T, F, K = 24, 2, 4

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from captum_ts.attr.regularizers import L2, TotalVariation, default_regularizers
-from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+from captum_ts.attr.dreaming.regularizers import L2, TotalVariation, default_regularizers
+from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
 from captum_ts.datasets import bumps
 from captum_ts.models import CNN1dClassifier, fit_classifier
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from captum_ts import GuidedAbsoluteGrad
 from captum_ts._gradients import NO_GRAPH
-from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
 
 B, T, F = 3, 12, 2
 

@@ -6,7 +6,7 @@ from captum.attr import NoiseTunnel
 from captum.metrics import sensitivity_max
 
 from captum_ts._state import snapshot_parameters
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
 from captum_ts.models.forecasters import GRUForecaster, MLPForecaster
 
 B, T, H, V = 4, 8, 6, 2

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
 from captum_ts.models.forecasters import MLPForecaster
 
 T, H, V = 8, 4, 2

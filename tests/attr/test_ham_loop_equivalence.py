@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from captum_ts.attr._ham_reference import horizon_norms_loop
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.horizon._reference import horizon_norms_loop
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
 from captum_ts.models.forecasters import GRUForecaster, LinearForecaster, MLPForecaster, NLinearForecaster
 
 T = 7

@@ -4,7 +4,7 @@ normalisation and layer selection on hand-made curves with known answers."""
 import pytest
 import torch
 
-from captum_ts.attr.ham_result import HorizonActivationResult
+from captum_ts.attr.horizon.result import HorizonActivationResult
 
 
 def _result(causal, anti, names=("w",), **kw):

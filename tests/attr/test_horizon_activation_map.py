@@ -7,7 +7,7 @@ from captum.attr import GradientAttribution
 from torch import nn
 
 from captum_ts._state import snapshot_parameters
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
 from captum_ts.models.forecasters import GRUForecaster, MLPForecaster, NLinearForecaster
 
 B, T, H, V = 6, 10, 5, 2

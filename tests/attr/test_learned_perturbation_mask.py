@@ -9,8 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from captum_ts._state import snapshot_parameters
-from captum_ts.attr._perturbation_nets import BiGRUPerturbation
-from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+from captum_ts.attr.masks._perturbation_nets import BiGRUPerturbation
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.metrics.white_box import aup, auprc, aur, auroc
 
 
@@ -87,7 +87,7 @@ def test_output_shape_range_and_gradients_reach_mask_and_net():
     assert bool(((mask >= 0) & (mask <= 1)).all())
     assert not torch.allclose(mask, torch.full_like(mask, 0.5))  # the mask moved
     fresh = BiGRUPerturbation(3)
-    from captum_ts.attr._perturbation_nets import reset_parameters
+    from captum_ts.attr.masks._perturbation_nets import reset_parameters
 
     reset_parameters(fresh, gen())
     trained = explainer.perturbation_nets_[0]

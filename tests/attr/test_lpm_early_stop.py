@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from captum_ts.attr.learned_perturbation_mask import (
+from captum_ts.attr.masks.learned_perturbation_mask import (
     DEFAULT_PATIENCE,
     DEFAULT_TOL,
     LearnedPerturbationMask,

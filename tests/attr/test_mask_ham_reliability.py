@@ -11,8 +11,8 @@ from captum.attr import NoiseTunnel
 from torch import nn
 
 from captum_ts._state import snapshot_parameters
-from captum_ts.attr.horizon_activation_map import HorizonActivationMap
-from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.models.forecasters import MLPForecaster
 
 B, T, F, H = 6, 8, 3, 4

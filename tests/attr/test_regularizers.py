@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from captum_ts.attr.regularizers import (
+from captum_ts.attr.dreaming.regularizers import (
     L1,
     L2,
     Clip,

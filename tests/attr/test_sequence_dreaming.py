@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from captum_ts._state import snapshot_parameters
-from captum_ts.attr.regularizers import (
+from captum_ts.attr.dreaming.regularizers import (
     L2,
     Clip,
     ExponentialSmoothing,
@@ -17,7 +17,7 @@ from captum_ts.attr.regularizers import (
     Projection,
     TotalVariation,
 )
-from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
 from captum_ts.datasets import bumps
 from captum_ts.models import CNN1dClassifier, GRUClassifier, fit_classifier
 from captum_ts.testing import check_attributor

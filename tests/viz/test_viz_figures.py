@@ -21,7 +21,7 @@ from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 
 import captum_ts.viz as viz
-from captum_ts.attr.ham_result import HorizonActivationResult
+from captum_ts.attr.horizon.result import HorizonActivationResult
 from captum_ts.metrics.rcap import RCAPResult
 
 RNG = np.random.default_rng(0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from captum_ts.attr.ham_result import HorizonActivationResult
+from captum_ts.attr.horizon.result import HorizonActivationResult
 from captum_ts.viz.horizon import plot_ham_difference, plot_ham_layers, plot_horizon_activation_map
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._validation import check_positive_int
+from ..._validation import check_positive_int
 
 __all__ = ["PCADecoder"]
 

@@ -1,4 +1,4 @@
-"""Regularisers for :class:`~captum_ts.attr.sequence_dreaming.SequenceDreaming`.
+"""Regularisers for :class:`~captum_ts.attr.dreaming.sequence_dreaming.SequenceDreaming`.
 
 A regulariser is one of two kinds:
 
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._validation import check_nonnegative_float, check_positive_int
+from ..._validation import check_nonnegative_float, check_positive_int
 
 __all__ = [
     "L1",

@@ -10,7 +10,7 @@ from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from .._compat import (
+from ..._compat import (
     NullProgress,
     TensorOrTupleOfTensorsGeneric,
     _format_additional_forward_args,
@@ -19,13 +19,13 @@ from .._compat import (
     _is_tuple,
     progress,
 )
-from .._distributed import all_gather_objects, local_process
-from .._gradients import NO_GRAPH, check_grad_mode
-from .._loaders import batches_of_this_process
-from .._state import find_module, frozen_model, preserved_model_state
-from .._validation import check_inputs, check_positive_int
+from ..._distributed import all_gather_objects, local_process
+from ..._gradients import NO_GRAPH, check_grad_mode
+from ..._loaders import batches_of_this_process
+from ..._state import find_module, frozen_model, preserved_model_state
+from ..._validation import check_inputs, check_positive_int
 from ._ghost_norms import norm_dtype
-from ._ham_loss import (
+from ._loss import (
     MODES,
     ErrorFn,
     align_forecast,
@@ -37,8 +37,8 @@ from ._ham_loss import (
     point_errors,
     variate_groups,
 )
-from ._ham_signals import BatchedVJP, horizon_norms
-from .ham_result import HorizonActivationResult
+from ._signals import BatchedVJP, horizon_norms
+from .result import HorizonActivationResult
 
 NO_Y_TRUE = (
     "HorizonActivationMap.attribute needs the ground truth of the forecast: pass `y_true`, a "
@@ -97,7 +97,7 @@ class HorizonActivationMap(GradientAttribution):
     Examples::
 
         >>> import torch
-        >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+        >>> from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
         >>> from captum_ts.models.forecasters import MLPForecaster
         >>> model = MLPForecaster(lookback=24, horizon=12, n_variates=2, hidden=(16,))
         >>> x, y = torch.randn(8, 24, 2), torch.randn(8, 12, 2)

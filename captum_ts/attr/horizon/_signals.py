@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .._batching import chunks
+from ..._batching import chunks
 from ._ghost_norms import LayerNorms, column_local_norms_sq, norm_dtype, sum_sq
-from ._ham_loss import ErrorFn, align_forecast, error_slopes, loss_scale
-from ._ham_steps import column_steps, only_through
-from ._ham_taps import TappedLayer, tappable_layers, tapped
+from ._loss import ErrorFn, align_forecast, error_slopes, loss_scale
+from ._steps import column_steps, only_through
+from ._taps import TappedLayer, tappable_layers, tapped
 
 NO_PARAMETER_GRAPH = (
     "the forecast has no autograd graph back to the model's trainable parameters: the forward "

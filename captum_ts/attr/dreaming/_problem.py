@@ -14,8 +14,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._gradients import check_graph
-from .._targets import Target, select_target
+from ..._gradients import check_graph
+from ..._targets import Target, select_target
 from .regularizers import LossTerm, Projection, from_channels_by_time, to_channels_by_time
 
 NON_FINITE_START = (

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from ._ham_loss import MODES
+from ._loss import MODES
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class HorizonActivationResult:
     Example::
 
         >>> import torch
-        >>> from captum_ts.attr.horizon_activation_map import HorizonActivationMap
+        >>> from captum_ts.attr.horizon.horizon_activation_map import HorizonActivationMap
         >>> model = torch.nn.Linear(8, 4)
         >>> res = HorizonActivationMap(model).attribute(torch.randn(16, 8), torch.randn(16, 4))
         >>> res.causal.shape, res.cutoffs.tolist()

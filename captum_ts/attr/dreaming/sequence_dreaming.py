@@ -15,8 +15,8 @@ from captum.attr import GradientAttribution, LayerAttribution
 from captum.log import log_usage
 from torch import Tensor, nn
 
-from .._batching import chunks
-from .._compat import (
+from ..._batching import chunks
+from ..._compat import (
     TargetType,
     TensorOrTupleOfTensorsGeneric,
     _format_additional_forward_args,
@@ -24,19 +24,19 @@ from .._compat import (
     _format_tensor_into_tuples,
     _is_tuple,
 )
-from .._gradients import check_grad_mode
-from .._noise import normal_draws
-from .._state import find_module, frozen_model
-from .._targets import Target, normalize_target
-from .._validation import (
+from ..._gradients import check_grad_mode
+from ..._noise import normal_draws
+from ..._state import find_module, frozen_model
+from ..._targets import Target, normalize_target
+from ..._validation import (
     check_generator,
     check_inputs,
     check_nonnegative_float,
     check_positive_int,
     per_input,
 )
-from ._dream_decoder import check_decoder, start_codes
-from ._dream_problem import Problem
+from ._decoder import check_decoder, start_codes
+from ._problem import Problem
 from .regularizers import (
     LossTerm,
     Projection,
@@ -95,7 +95,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
     :math:`\tau`, or (with ``layer``) a neuron or channel activation, and the
     :math:`R_i` are the loss-term regularisers. Projection regularisers
     (blur, smoothing, clipping) replace the sequence by its projection every few
-    steps. See :mod:`captum_ts.attr.regularizers`.
+    steps. See :mod:`captum_ts.attr.dreaming.regularizers`.
 
     Every row of the batch is optimised on its own: the objective is summed over
     the batch, so each row receives its own gradient, Adam and SGD update element
@@ -124,7 +124,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
     Examples::
 
         >>> import torch
-        >>> from captum_ts.attr.sequence_dreaming import SequenceDreaming, random_starts
+        >>> from captum_ts.attr.dreaming.sequence_dreaming import SequenceDreaming, random_starts
         >>> from captum_ts.models import CNN1dClassifier
         >>> model = CNN1dClassifier(1, 3).eval()
         >>> starts = random_starts(6, (40, 1), generator=torch.Generator().manual_seed(0))
@@ -207,7 +207,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 A tuple layer output (e.g. an ``nn.GRU``) is read through its first
                 tensor, except by a callable, which gets the whole output.
             regularizers (sequence, optional): loss terms and projections
-                (:mod:`captum_ts.attr.regularizers`). ``None`` uses
+                (:mod:`captum_ts.attr.dreaming.regularizers`). ``None`` uses
                 ``default_regularizers(objective)``: L2 1e-3, TV 1e-2, Gaussian blur
                 sigma 1 every 10 steps, exponential smoothing alpha 0.3 every 10
                 steps; for ``"border"`` the two loss terms only (projections move
@@ -245,7 +245,7 @@ class SequenceDreaming(LayerAttribution, GradientAttribution):
                 reproducible dreams.
             decoder (Callable or nn.Module, optional): dream in a code space: a map
                 from codes ``(B, k)`` to series ``(B, T, F)``, e.g.
-                :class:`~captum_ts.attr.decoders.PCADecoder`. The code is optimised
+                :class:`~captum_ts.attr.dreaming.decoders.PCADecoder`. The code is optimised
                 and the model sees the decoded series, so the dream lies in the
                 decoder's range. ``inputs`` are then start codes ``(B, k)`` or start
                 series ``(B, T, F)`` encoded by ``decoder.encode``; loss terms act on
@@ -394,7 +394,7 @@ def _split_regularizers(
         else:
             raise TypeError(
                 f"`regularizers` entries must be LossTerm or Projection instances "
-                f"(captum_ts.attr.regularizers), got {type(r).__name__}."
+                f"(captum_ts.attr.dreaming.regularizers), got {type(r).__name__}."
             )
     return loss_terms, projections
 

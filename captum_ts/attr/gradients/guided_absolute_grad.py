@@ -10,8 +10,8 @@ from captum.attr import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
-from .._batching import chunks, per_example_chunk
-from .._compat import (
+from ..._batching import chunks, per_example_chunk
+from ..._compat import (
     TargetType,
     TensorOrTupleOfTensorsGeneric,
     _format_output,
@@ -19,11 +19,11 @@ from .._compat import (
     _is_tuple,
     expand_additional_forward_args,
 )
-from .._gradients import check_grad_mode, target_gradients
-from .._noise import normal_draws
-from .._state import frozen_model
-from .._targets import expand_target, normalize_target
-from .._validation import (
+from ..._gradients import check_grad_mode, target_gradients
+from ..._noise import normal_draws
+from ..._state import frozen_model
+from ..._targets import expand_target, normalize_target
+from ..._validation import (
     check_generator,
     check_inputs,
     check_nonnegative_float,

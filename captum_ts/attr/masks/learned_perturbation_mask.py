@@ -12,8 +12,8 @@ from captum.log import log_usage
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .._batching import chunks
-from .._compat import (
+from ..._batching import chunks
+from ..._compat import (
     BaselineType,
     TargetType,
     TensorOrTupleOfTensorsGeneric,
@@ -24,10 +24,10 @@ from .._compat import (
     _is_tuple,
     progress,
 )
-from .._gradients import NO_GRAPH, check_grad_mode
-from .._state import frozen_model
-from .._targets import Target, normalize_target, select_target
-from .._validation import (
+from ..._gradients import NO_GRAPH, check_grad_mode
+from ..._state import frozen_model
+from ..._targets import Target, normalize_target, select_target
+from ..._validation import (
     check_generator,
     check_inputs,
     check_nonnegative_float,
@@ -106,7 +106,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
     Examples::
 
         >>> import torch
-        >>> from captum_ts.attr.learned_perturbation_mask import LearnedPerturbationMask
+        >>> from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
         >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(30, 2))
         >>> x = torch.randn(8, 10, 3)
         >>> explainer = LearnedPerturbationMask(model)

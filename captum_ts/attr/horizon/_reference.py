@@ -13,9 +13,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .._compat import _format_additional_forward_args, _format_tensor_into_tuples
-from .._state import preserved_model_state
-from ._ham_loss import MODES, ErrorFn, align_forecast, group_weights, masked_loss, point_errors
+from ..._compat import _format_additional_forward_args, _format_tensor_into_tuples
+from ..._state import preserved_model_state
+from ._loss import MODES, ErrorFn, align_forecast, group_weights, masked_loss, point_errors
 
 
 def horizon_norms_loop(
