@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from captum_ts import GuidedAbsoluteGrad
-from captum_ts._noise import normal_draws
+from captum_ts._noise import NoiseStream, normal_draws
 from captum_ts.models import CNN1dClassifier, GRUClassifier
 
 
@@ -24,10 +24,20 @@ def minmax(m):
     return (m - lo.view(shape)) / (hi - lo).view(shape)
 
 
-def oracle(model, x, target, n, s, p, seed, feature_dim=-1, guide="variance", absolute=False):
+def draws(n, shapes, seed=0, antithetic=True, dtype=torch.float32):
+    """The noise written plainly: ``n`` independent draws, or pairs ``z_j, -z_j`` (antithetic)."""
+    kw = dict(generator=gen(seed), device=torch.device("cpu"), dtype=dtype)
+    if not antithetic:
+        return normal_draws(n, shapes, **kw)
+    return [torch.stack([z, -z], 1).flatten(0, 1)[:n] for z in normal_draws((n + 1) // 2, shapes, **kw)]
+
+
+def oracle(
+    model, x, target, n, s, p, seed, feature_dim=-1, guide="variance", absolute=False, antithetic=True
+):
     """The algorithm written plainly: one gradient per noise draw, torch.var, torch.quantile.
     ``s`` is the noise std (``absolute``) or its fraction of each example's range (the paper)."""
-    (eps,) = normal_draws(n, [tuple(x.shape)], generator=gen(seed), device=x.device, dtype=x.dtype)
+    (eps,) = draws(n, [tuple(x.shape)], seed, antithetic, x.dtype)
     sigma = (
         s if absolute else s * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, *([1] * (x.dim() - 1)))
     )
@@ -118,11 +128,12 @@ def test_quadratic_variance_and_argmax():
         noise_level=s,
         guide="variance",
         guide_quantile=0.9,
+        antithetic=False,
         normalize=False,
         generator=gen(),
     )
     sigma = s * float(x.max() - x.min())
-    (eps,) = normal_draws(n, [(1, 10)], generator=gen(), device=x.device, dtype=x.dtype)
+    (eps,) = draws(n, [(1, 10)], antithetic=False, dtype=x.dtype)
     g = 2 * a * (x + sigma * eps)
     var = g.var(0, unbiased=True)
     torch.testing.assert_close(var, 4 * a**2 * sigma**2 * torch.ones_like(x), rtol=0.1, atol=0)
@@ -156,10 +167,10 @@ def test_quadratic_stability_guide_exact_from_the_same_draws():
         normalize=False,
         generator=gen(),
     )
-    (eps,) = normal_draws(n, [(1, 10)], generator=gen(), device=X_QUAD.device, dtype=X_QUAD.dtype)
+    (eps,) = draws(n, [(1, 10)], dtype=X_QUAD.dtype)
     g = 2 * A * (X_QUAD + sigma * eps)
     weight = g.mean(0).abs() / (g.mean(0).abs() + g.std(0, unbiased=True))
-    torch.testing.assert_close(attr, g.abs().sum(0) * weight, rtol=1e-10, atol=0)
+    torch.testing.assert_close(attr, g.abs().sum(0) * weight, rtol=1e-10, atol=1e-12)
 
 
 def test_quadratic_stability_guide_limit():
@@ -178,11 +189,59 @@ def test_quadratic_stability_guide_limit():
     assert float((guided / plain)[0, 5]) < 0.03  # x = 0: the gradient's sign is a coin flip
 
 
+@pytest.mark.parametrize("n", [2, 8, 40])
+def test_quadratic_antithetic_mean_gradient_is_exact(n):
+    # g = 2 a (x + sigma z): over pairs z, -z the mean gradient is 2 a x exactly, for any seed, so the
+    # stability weight is |x| / (|x| + sigma sd(z)): 0 where x = 0, the same for every seed where it is not
+    sigma = 0.5
+    kw = dict(target=0, nt_samples=n, stdevs=sigma, normalize=False)
+    maps = [
+        GuidedAbsoluteGrad(Quadratic(A)).attribute(X_QUAD, nt_samples_batch_size=3, generator=gen(s), **kw)
+        for s in (0, 1)
+    ]
+    for seed, attr in enumerate(maps):
+        (eps,) = draws(n, [(1, 10)], seed, dtype=X_QUAD.dtype)
+        torch.testing.assert_close(eps.mean(0), torch.zeros(1, 10, dtype=X_QUAD.dtype), atol=1e-15, rtol=0)
+        g = 2 * A * (X_QUAD + sigma * eps)
+        mean = (2 * A * X_QUAD).abs()  # exactly, whatever the draws
+        weight = mean / (mean + g.std(0, unbiased=True))
+        torch.testing.assert_close(attr, g.abs().sum(0) * weight, rtol=1e-10, atol=1e-12)
+        assert float(attr[0, 5]) < 1e-12  # x = 0: no weight at all (independent draws: ~ 1 / sqrt(n))
+    independent = GuidedAbsoluteGrad(Quadratic(A)).attribute(X_QUAD, antithetic=False, generator=gen(), **kw)
+    assert float(independent[0, 5]) > 1e-3
+
+
+def test_noise_stream_pairs_do_not_depend_on_the_chunks():
+    kw = dict(device=torch.device("cpu"), dtype=torch.float64)
+    shapes = [(2, 3), (5,)]
+    whole = draws(9, shapes, seed=4, dtype=torch.float64)
+    stream = NoiseStream(shapes, antithetic=True, generator=gen(4), **kw)
+    parts = [stream.take(k) for k in (1, 2, 3, 1, 2)]
+    for i, w in enumerate(whole):
+        torch.testing.assert_close(torch.cat([p[i] for p in parts]), w, rtol=0, atol=0)
+        torch.testing.assert_close(w[1::2], -w[0:-1:2], rtol=0, atol=0)
+    plain = NoiseStream(shapes, antithetic=False, generator=gen(4), **kw).take(9)
+    assert all(
+        torch.equal(a, b) for a, b in zip(plain, draws(9, shapes, 4, antithetic=False, dtype=torch.float64))
+    )
+
+
+def test_paper_setting_is_independent_draws_and_the_variance_guide():
+    model = CNN1dClassifier(3, 2).eval()
+    x = torch.randn(2, 20, 3)
+    gag = GuidedAbsoluteGrad(model)
+    paper = gag.attribute(x, target=1, generator=gen(), **GuidedAbsoluteGrad.PAPER_SETTING)
+    explicit = gag.attribute(x, target=1, guide="variance", nt_samples=20, antithetic=False, generator=gen())
+    assert torch.equal(paper, explicit)
+    ref = oracle(model, x, torch.tensor([1, 1]), 20, 0.15, 0.85, 0, antithetic=False)
+    torch.testing.assert_close(paper, ref, atol=1e-5, rtol=1e-4)
+
+
 def test_single_sample_unguided_equals_normalised_abs_gradient():
     model = CNN1dClassifier(3, 2).eval()
     x = torch.randn(2, 20, 3)
     attr = GuidedAbsoluteGrad(model).attribute(x, target=1, nt_samples=1, guide_quantile=0, generator=gen(3))
-    (eps,) = normal_draws(1, [tuple(x.shape)], generator=gen(3), device=x.device, dtype=x.dtype)
+    (eps,) = draws(1, [tuple(x.shape)], 3, dtype=x.dtype)
     sigma = 0.15 * (x.flatten(1).amax(1) - x.flatten(1).amin(1)).view(-1, 1, 1)
     xi = (x + sigma * eps[0]).requires_grad_()
     (g,) = torch.autograd.grad(model(xi)[:, 1].sum(), xi)
@@ -337,9 +396,7 @@ def test_tuple_inputs_with_additional_forward_args():
     )
     assert a1.shape == x1.shape and a2.shape == x2.shape
     # oracle with explicit per-row expansion
-    e1, e2 = normal_draws(
-        6, [tuple(x1.shape), tuple(x2.shape)], generator=gen(), device=x1.device, dtype=x1.dtype
-    )
+    e1, e2 = draws(6, [tuple(x1.shape), tuple(x2.shape)])
     s1 = 0.15 * (x1.flatten(1).amax(1) - x1.flatten(1).amin(1)).view(-1, 1, 1)
     s2 = 0.15 * (x2.amax(1) - x2.amin(1)).view(-1, 1)
     r1, r2 = torch.zeros_like(x1), torch.zeros_like(x2)
@@ -468,7 +525,7 @@ def test_stdevs_is_the_absolute_noise_std_of_noise_tunnel():
     )
     ours_noise = torch.cat(ours.seen).view(n, *x.shape) - x  # copy-major rows
     theirs_noise = torch.cat(theirs.seen).view(len(x), n, *x.shape[1:]) - x[:, None]
-    (eps,) = normal_draws(n, [tuple(x.shape)], generator=gen(), device=x.device, dtype=x.dtype)
+    (eps,) = draws(n, [tuple(x.shape)], dtype=x.dtype)
     torch.testing.assert_close(ours_noise, s * eps, atol=1e-12, rtol=0)  # exactly s times N(0, 1) draws
     assert abs(float(ours_noise.std()) / s - 1) < 0.02
     assert abs(float(theirs_noise.std()) / s - 1) < 0.02
@@ -498,6 +555,7 @@ def test_noise_level_is_the_default_and_scales_with_each_example_range():
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
+        (dict(antithetic=1), TypeError, "antithetic"),
         (dict(inputs=torch.ones(2, 5, 3, dtype=torch.long)), TypeError, "inputs"),
         (dict(inputs=torch.full((2, 5, 3), float("nan"))), ValueError, "NaN"),
         (dict(inputs=torch.ones(0, 5, 3)), ValueError, "empty"),
