@@ -1,8 +1,10 @@
 """Find operations in a forward that no rule covers, and refuse them.
 
 Ruled layers hide their insides behind :class:`~.propagation.RelevanceFunction`
-nodes, so after the forward every other node of the autograd graph between the
-output and the inputs is an operation written in some ``forward`` (``x.mean(-1)``,
+nodes (layers whose rule follows the gradient, such as max pooling, keep their own
+nodes, which the hooks record and this check accepts), so after the forward every
+other node of the autograd graph between the output and the inputs is an operation
+written in some ``forward`` (``x.mean(-1)``,
 ``amax``, ``a + b``, ``q @ k.T``). Relevance crosses only those that move values
 without scaling or mixing them (reshapes, transposes, slicing, concatenation,
 copies); any other would be mis-propagated silently, so it is refused by name.
@@ -11,6 +13,7 @@ copies); any other would be mis-propagated silently, so it is refused by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Set
 
 from torch import Tensor
 
@@ -62,9 +65,10 @@ def op_name(node: object) -> str:
     return re.sub(r"Backward\d*$", "", type(node).__name__)
 
 
-def check_functional_ops(output: Tensor) -> None:
+def check_functional_ops(output: Tensor, routed: Set[object] = frozenset()) -> None:
     """Raise a ``ValueError`` naming the first operation between ``output`` and the
-    inputs that is neither a ruled layer nor a pure shape operation."""
+    inputs that is neither a ruled layer, a node of a layer whose rule routes relevance
+    by its gradient (``routed``), nor a pure shape operation."""
     seen, stack = set(), [output.grad_fn]
     while stack:
         node = stack.pop()
@@ -72,7 +76,7 @@ def check_functional_ops(output: Tensor) -> None:
             continue
         seen.add(node)
         name = op_name(node)
-        if name not in SHAPE_OPS:
+        if name not in SHAPE_OPS and node not in routed:
             op = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
             hint = _HINTS.get(op, "wrap the operation in a module and give that module a rule")
             raise ValueError(

@@ -62,13 +62,17 @@ class _LinearCall:
 class _CallState:
     first_done: bool = False
     linear_outputs: dict[int, tuple[Tensor, _LinearCall]] = field(default_factory=dict)
+    routed: set = field(default_factory=set)
 
 
 @contextmanager
 def attached_rules(
     model: nn.Module, composite: Composite, overrides: Mapping[Key, Rule], verbose: bool = False
-) -> Iterator[None]:
-    """Hooks that make the next forward of ``model`` propagate relevance; removed on exit."""
+) -> Iterator[set]:
+    """Hooks that make the next forward of ``model`` propagate relevance; removed on exit.
+
+    Yields the set of autograd nodes of layers whose rule follows the gradient, which
+    :func:`~.functional_ops.check_functional_ops` accepts."""
     state = _CallState()
     handles = []
     try:
@@ -81,7 +85,7 @@ def attached_rules(
                 print(f"Applied {shown!r} on layer {name or '<model>'} ({type(module).__name__})")
             hook = _hook(_Plan(module, rule, first_rule), state, name)
             handles.append(module.register_forward_hook(hook))
-        yield
+        yield state.routed
     finally:
         for handle in handles:
             handle.remove()
@@ -133,9 +137,36 @@ def _hook(plan: _Plan, state: _CallState, name: str):
                     f"{type(module).__name__} maps {tuple(x.shape)} to {tuple(output.shape)}."
                 )
             return RelevanceFunction.apply(_identity, x, output.detach())
+        nodes = _own_nodes(output, x) if len(args) == 1 else None
+        if nodes is not None:  # autograd routes the relevance through the layer's own nodes
+            state.routed.update(nodes)
+            return output
         return RelevanceFunction.apply(lambda r: gradient_relevance(output, x, r), x, output.detach())
 
     return hook
+
+
+#: a layer routed by its own autograd nodes adds at most this many (max pooling adds one)
+_MAX_OWN_NODES = 8
+
+
+def _own_nodes(output: Tensor, x: Tensor) -> set | None:
+    """The autograd nodes a one-input layer added between ``x`` and ``output``, when every
+    path from ``output`` ends at ``x`` within a few nodes; else ``None``."""
+    nodes: set = set()
+    stack = [output.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node is x.grad_fn or node in nodes:
+            continue
+        variable = getattr(node, "variable", None)  # a leaf's AccumulateGrad
+        if variable is x:
+            continue
+        if variable is not None or len(nodes) == _MAX_OWN_NODES:
+            return None
+        nodes.add(node)
+        stack.extend(n for n, _ in node.next_functions)
+    return nodes
 
 
 def _identity(relevance: Tensor) -> Tensor:

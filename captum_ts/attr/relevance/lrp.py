@@ -126,10 +126,10 @@ class LRP(GradientAttribution):
         args = _format_additional_forward_args(additional_forward_args) or ()
         composite = composite or self.composite
         with frozen_model(self.model), torch.enable_grad():
-            with attached_rules(self.model, composite, self.rules, verbose):
+            with attached_rules(self.model, composite, self.rules, verbose) as routed:
                 leaves = tuple(x.detach().requires_grad_() for x in xs)
                 output = check_graph(self.model(*leaves, *args))
-            check_functional_ops(output)
+            check_functional_ops(output, routed)
             selected = select_target(output, tgt)
             relevance = torch.autograd.grad(
                 selected, leaves, selected.detach(), allow_unused=True, materialize_grads=True

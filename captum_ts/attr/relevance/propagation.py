@@ -69,7 +69,7 @@ def linear_relevance(rule: Rule, form: LinearForm, x: Tensor, relevance: Tensor)
             (xp, None if form.weight is None else part.weight(form.weight), _bias(part, form.bias))
             for part in term.parts
             for xp in (_part_inputs(part, x, non_negative),)
-            if part.bias is not None or (xp is not None and bool(xp.any()))  # a zero part adds nothing
+            if xp is not None  # a zero part without bias adds nothing
         ]
         if not parts:
             continue

@@ -179,7 +179,7 @@ def zbox(low: float | Tensor, high: float | Tensor) -> Rule:
 
     def above_low(x: Tensor) -> Tensor:
         lo, hi = minus(low)(x), minus(high)(x)
-        if not bool(((lo >= 0) & (hi <= 0)).all()):
+        if lo.numel() and not (bool(lo.min() >= 0) and bool(hi.max() <= 0)):  # NaN fails too
             raise ValueError(
                 "the z^B rule needs the first layer's inputs inside `bounds`=(low, high), but some lie "
                 "outside; widen the bounds, or use the w^2 rule for unbounded inputs (bounds=None)."

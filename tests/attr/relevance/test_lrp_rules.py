@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from captum_ts import LRP
+from captum_ts import LRP, DeepTaylor
 from captum_ts.attr.relevance import composites, rules
 from captum_ts.attr.relevance.canonizers import merged_form
 
@@ -281,3 +281,71 @@ def test_one_call_transposes_equal_autograd_through_the_layer(preset):
     fast = LRP(net(1), preset).attribute(x, target=1)
     reference = LRP(net("same"), preset).attribute(x, target=1)
     assert torch.allclose(fast, reference, rtol=1e-10, atol=1e-14)
+
+
+class TwoArgPool(nn.MaxPool1d):
+    """Max pooling called with an extra argument: routed through the layer's gradient inside
+    the relevance function, not by its own autograd nodes."""
+
+    def forward(self, x, unused=None):
+        return super().forward(x)
+
+
+class PoolNet(nn.Module):
+    def __init__(self, pool):
+        super().__init__()
+        self.conv, self.relu, self.pool, self.head = nn.Conv1d(2, 4, 3), nn.ReLU(), pool, nn.Linear(32, 2)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x))
+        h = self.pool(h, None) if isinstance(self.pool, TwoArgPool) else self.pool(h)
+        return self.head(h.flatten(1))
+
+
+def test_gradient_routed_layers_give_the_same_relevance_by_either_route():
+    torch.manual_seed(6)
+    own, wrapped = PoolNet(nn.MaxPool1d(2)), PoolNet(TwoArgPool(2))
+    wrapped.load_state_dict(own.state_dict())
+    x = torch.randn(5, 2, 18)
+    rules_by_type = {TwoArgPool: rules.gradient()}
+    for preset in ("epsilon", "epsilon-plus-flat"):
+        a = LRP(own, preset).attribute(x, target=1)
+        b = LRP(wrapped, preset, rules=rules_by_type).attribute(x, target=1)
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("edit", ["no_grad", "data", "load_state_dict"])
+def test_weights_and_statistics_changed_in_place_are_seen_by_the_next_call(edit):
+    torch.manual_seed(7)
+    model = nn.Sequential(
+        nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.Flatten(), nn.Linear(32, 2)
+    ).eval()
+    x = torch.rand(3, 2, 10)
+    attributors = [LRP(model), LRP(model, "epsilon-plus-flat"), DeepTaylor(model)]
+    before = [_explain(a, x) for a in attributors]
+    new = {k: v * 1.5 + 0.1 for k, v in model.state_dict().items() if v.is_floating_point()}
+    if edit == "load_state_dict":
+        model.load_state_dict(new, strict=False)
+    else:
+        for name, t in (*model.named_parameters(), *model.named_buffers()):
+            if name in new and edit == "data":
+                t.data.copy_(new[name])  # does not bump the tensor's version counter
+            elif name in new:
+                _copy(t, new[name])
+    fresh = copy.deepcopy(model)
+    for a, old, again in zip(
+        attributors, before, [LRP(fresh), LRP(fresh, "epsilon-plus-flat"), DeepTaylor(fresh)]
+    ):
+        now, expected = _explain(a, x), _explain(again, x)
+        assert torch.equal(now, expected) and not torch.equal(now, old)
+
+
+def _copy(t, value):
+    with torch.no_grad():
+        t.copy_(value)
+
+
+def _explain(attributor, x):
+    if isinstance(attributor, DeepTaylor):
+        return attributor.attribute(x, target=0, bounds=(0.0, 1.0))
+    return attributor.attribute(x, target=0)
