@@ -58,12 +58,13 @@ class FCNClassifier(nn.Module):
             width = out
         self.channels_last = channels_last
         self.features = nn.Sequential(*blocks)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten())  # modules: LRP and CAM see them
         self.head = nn.Linear(width, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.channels_last:
             x = x.transpose(1, 2)
-        return self.head(self.features(x).mean(-1))
+        return self.head(self.pool(self.features(x)))
 
 
 class TransformerClassifier(nn.Module):

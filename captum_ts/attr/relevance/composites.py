@@ -2,8 +2,11 @@
 
 A :class:`Composite` maps layer types to rules and may give the first weighted layer
 (``Linear``/convolution) the input reaches its own rule. Element-wise activations,
-dropout, max pooling and ``Flatten`` get their only sensible rule in every composite
-(:data:`STRUCTURAL`). The named presets:
+dropout, max pooling, ``Flatten`` and constant padding get their only sensible rule in every
+composite (:data:`STRUCTURAL`). Constant padding hands each real input the relevance of its
+padded position; the relevance the layer above gives the padded constants is dropped, which is
+none under the z-rules (a zero input gets none) but not under the flat, w^2 and z^B rules of a
+first layer. The named presets:
 
 ==================== ==========================================================
 ``"zero"``            LRP-0 everywhere (Gradient x Input on ReLU networks)
@@ -36,7 +39,11 @@ ELEMENTWISE = (
     nn.Softplus, nn.Hardtanh, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Identity,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout,
 )  # fmt: skip
-ROUTING = (nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Unflatten)
+PADDING = (nn.ConstantPad1d, nn.ConstantPad2d, nn.ZeroPad1d, nn.ZeroPad2d)
+ROUTING = (
+    nn.MaxPool1d, nn.MaxPool2d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Unflatten,
+    *PADDING,
+)  # fmt: skip
 RECURRENT_LAYERS = (nn.LSTM, nn.GRU)
 
 #: rules every composite shares
