@@ -11,11 +11,13 @@ canonizer as ours merges it: epsilon everywhere, EpsilonPlusFlat, and z^B/z+ wit
 biases (our DeepTaylor). Neither has a rule for recurrent layers, and DeepTaylor
 refuses them.
 
-    python benchmarks/bench_relevance.py
+    python benchmarks/bench_relevance.py              # B = 32 series
+    python benchmarks/bench_relevance.py --batch 128  # the fixed cost per call shrinks with the batch
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,7 +38,7 @@ try:
 except ImportError:  # optional: the zennit columns are left out
     zennit = None
 
-B, T, F = 32, 128, 3
+B, T, F = 32, 128, 3  # B: --batch
 ROUNDS = 21
 NA = float("nan")
 
@@ -188,6 +190,10 @@ def agreement(all_cases: dict) -> None:
 
 
 def main() -> None:
+    global B
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=B, help="series per call (default 32)")
+    B = parser.parse_args().batch
     torch.set_num_threads(1)
     all_cases = cases()
     if zennit is None:
