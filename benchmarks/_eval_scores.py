@@ -3,7 +3,9 @@
 Ranking metrics see ``|map|`` (a strongly negative gradient is as relevant as a strongly
 positive one); the removal value is 0 for every method and metric (the mean of a
 z-normalised series; zero-mean noise in the generated sets); insertion starts from a
-Gaussian blur of the series along time, as the metric's default.
+Gaussian blur of the series along time, as the metric's default. CPD and CPP remove the
+top (bottom) ``CUMULATIVE_SHARE`` of the cells one at a time and compare the whole
+probability vector, as the paper does.
 """
 
 from __future__ import annotations
@@ -14,10 +16,21 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from captum_ts.metrics import auprc, auroc, deletion_auc, insertion_auc, rcap, selectivity
+from captum_ts.metrics import (
+    auprc,
+    auroc,
+    cpd,
+    cpp,
+    deletion_auc,
+    insertion_auc,
+    rcap,
+    selectivity,
+)
 
 #: regions of the selectivity curve: the series is cut into about this many time patches
 SELECTIVITY_PATCHES = 20
+#: CPD and CPP remove this share of the (time, channel) cells, so K scales with the series
+CUMULATIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,16 @@ METRICS: dict[str, Metric] = {
     "deletion": Metric("deletion AUC (cells, removal value 0)", False),
     "insertion": Metric("insertion AUC (cells, from a blurred series)", True),
     "rcap": Metric("RCAP (levels 0.5..0.9, removal value 0)", True),
+    "cpd": Metric(
+        f"CPD (top {CUMULATIVE_SHARE:.0%} of cells removed one by one, removal value 0, "
+        "L1 change of the probability vector)",
+        True,
+    ),
+    "cpp": Metric(
+        f"CPP (bottom {CUMULATIVE_SHARE:.0%} of cells removed one by one, removal value 0, "
+        "L1 change of the probability vector)",
+        False,
+    ),
     "auroc": Metric("AUROC of |map| against the true saliency", True),
     "auprc": Metric("AUPRC of |map| against the true saliency", True),
     "mass": Metric("share of |map| on the true saliency", True),
@@ -62,6 +85,8 @@ def score(
             model, x, a, target=target, feature_wise=True, max_examples_per_batch=rows
         ),
         "rcap": rcap(model, x, a, target=target, max_examples_per_batch=rows),
+        "cpd": cpd(model, x, a, n_steps=CUMULATIVE_SHARE, max_examples_per_batch=rows).score,
+        "cpp": cpp(model, x, a, n_steps=CUMULATIVE_SHARE, max_examples_per_batch=rows).score,
         "seed_corr": torch.ones(len(x)) if maps_again is None else pearson(a, maps_again.detach().abs()),
     }
     if truth is not None:

@@ -43,6 +43,7 @@ def run():
 def test_result_structure(run):
     assert run["methods"] == METHODS
     assert set(run["scores"]) == set(run["metrics"])  # a truth set: every metric is scored
+    assert {"cpd", "cpp"} <= set(run["metrics"])
     for by_pair in run["scores"].values():
         assert list(by_pair) == ["shapes/cnn"]
         assert all(len(by_pair["shapes/cnn"][m]) == 12 for m in METHODS)
