@@ -5,10 +5,10 @@ feature carries the label at every step), a per-step GRU state classifier traine
 script. Each explainer's map is scored against the true saliency (AUP, AUR, information,
 entropy: tint's definitions, pooled) and by CPD / CPP (TIMING's cumulative scores: 50
 single cells removed one at a time, softmax outputs of every step; CPD higher, CPP lower is
-better). Explainers: ours in the preservation and deletion games, tint's ``ExtremalMask``
-(paper settings) when ``time-interpret`` is importable, Integrated Gradients and DeepLift
-(absolute values, explaining the sum over steps of the logit of each step's predicted
-class), and a random map.
+better). Explainers: ours in the preservation and deletion games and with
+``mask="gated"``, tint's ``ExtremalMask`` (paper settings) when ``time-interpret`` is
+importable, Integrated Gradients and DeepLift (absolute values, explaining the sum over
+steps of the logit of each step's predicted class), and a random map.
 
     PYTHONPATH=. python benchmarks/bench_switch_feature.py --quick   # a few minutes
     PYTHONPATH=. python benchmarks/bench_switch_feature.py           # the papers' sizes (slow)
@@ -115,6 +115,11 @@ def main() -> None:
         ("ours, preservation, defaults", lambda: lpm()),
         (f"ours, preservation, paper settings ({epochs} epochs)", lambda: lpm(**paper)),
         ("ours, deletion, defaults", lambda: lpm(mode="deletion")),
+        ('ours, mask="gated", defaults', lambda: lpm(mask="gated")),
+        (
+            "ours, preservation, lambda_mask=0.5, lambda_smooth=1",
+            lambda: lpm(lambda_mask=0.5, lambda_perturbation=0.5, lambda_smooth=1.0),
+        ),
     ]
     if tint_available() and not args.skip_tint:
         runs.append(

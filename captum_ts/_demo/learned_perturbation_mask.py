@@ -67,5 +67,6 @@ def _verdict(mask_p: float, mask_r: float, naive_p: float, naive_r: float) -> st
     return (
         f"At this small size the default mask does not beat |x| on {' and '.join(worse)}: the size penalty "
         "keeps only the cells the prediction cannot do without, so it misses part of the salient feature. "
-        "A smaller `lambda_mask` (0.3) raises recall at some cost in precision (see the HMM tutorial)."
+        "A smaller `lambda_mask` (e.g. 0.3) or a larger `lambda_smooth` raises recall at some cost in "
+        "precision (docs/learned_perturbation_mask.md)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -34,9 +35,22 @@ from ..._validation import (
     check_positive_int,
     per_input,
 )
+from ._gates import noisy_gate, open_probability, temporal_variation
 from ._perturbation_nets import default_perturbation_net, reset_parameters
 
 MODES = ("preservation", "deletion")
+#: ``"clamp"``: ExtremalMask's mask clamped to [0, 1]; ``"gated"``: stochastic gates with an
+#: expected-L0 size (Yamada et al. 2020, as ContraLSP uses them)
+MASKS = ("clamp", "gated")
+#: ``lambda_mask="auto"`` is ``min(1, AUTO_LAMBDA * L0)`` with ``L0`` a batch's fit loss at
+#: the start, masks at 0.5 (docs/learned_perturbation_mask.md, "Defaults at every scale")
+AUTO_LAMBDA = 2.0
+#: the least ``"auto"`` weight, so cells the model ignores still shrink when the fit loss is ~0
+AUTO_FLOOR = 0.01
+#: ``lambda_smooth="auto"`` with ``lambda_mask="auto"`` (0 with a numeric ``lambda_mask``)
+AUTO_SMOOTH = 0.5
+#: a series whose mask moved less than this from its start (0.5) everywhere gets a warning
+UNMOVED = 0.05
 LOSSES = ("mse", "cross_entropy")
 #: dtypes whose masks, perturbation networks and losses are optimised in float32
 LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -81,13 +95,20 @@ class LearnedPerturbationMask(PerturbationAttribution):
     For tuple inputs pass one entry per input tensor (a single entry is used for all). Each
     input tensor gets its own mask.
 
-    Fitting: the masks start at 0.5 and are clamped to ``[0, 1]`` in the forward pass; the
-    series are visited in mini-batches of ``batch_size`` in order and each step's Adam update
-    moves the perturbation network and the masks of that batch only (each series' mask takes
-    one step per epoch). ``f(x)`` (and ``f(b)`` for deletion) is computed once before the
-    loop, so every step costs one forward and one backward pass of the model. Early
-    stopping is on by default (``tol``, ``patience``). The model is
-    frozen: it runs in ``eval()`` mode, its parameters get no gradient, and its parameters,
+    Defaults at every scale: ``lambda_mask="auto"`` is :math:`\min(1, 2 L_0)` with
+    :math:`L_0` the batch's fit loss at the start (masks at 0.5), so small or weakly trained
+    models with small logits do not get masks emptied by the size term, and a
+    temporal-variation term (``lambda_smooth``) joins it; numeric weights give the paper's
+    objective exactly. A warning names the series whose mask barely moved.
+
+    Fitting: the masks start at 0.5 and are clamped to ``[0, 1]`` in the forward pass
+    (``mask="gated"``: stochastic gates, see ``attribute``); the series are visited in
+    mini-batches of ``batch_size`` in order and each step's Adam update moves the
+    perturbation network and the masks of that batch only (each series' mask takes one step
+    per epoch). ``f(x)`` (and ``f(b)`` for deletion) is computed once before the loop, so
+    every step costs one forward and one backward pass of the model. Early stopping is on
+    by default (``tol``, ``patience``). The model is frozen: it runs in ``eval()`` mode,
+    its parameters get no gradient, and its parameters,
     ``.grad``, ``requires_grad`` flags, train/eval modes and buffers are restored afterwards.
 
     Reliability: float16/bfloat16 inputs are optimised in float32 (masks, perturbation
@@ -142,8 +163,8 @@ class LearnedPerturbationMask(PerturbationAttribution):
         target: TargetType = None,
         additional_forward_args: object = None,
         mode: str = "preservation",
-        lambda_mask: float = 1.0,
-        lambda_perturbation: float = 1.0,
+        lambda_mask: float | str = "auto",
+        lambda_perturbation: float | str = "auto",
         loss: str | Callable[[Tensor, Tensor], Tensor] = "mse",
         epochs: int = 100,
         lr: float = 0.1,
@@ -152,6 +173,9 @@ class LearnedPerturbationMask(PerturbationAttribution):
         patience: int = DEFAULT_PATIENCE,
         show_progress: bool = False,
         generator: torch.Generator | None = None,
+        mask: str = "clamp",
+        gate_sigma: float = 0.5,
+        lambda_smooth: float | str = "auto",
     ) -> TensorOrTupleOfTensorsGeneric:
         r"""Fit the masks and return them.
 
@@ -168,11 +192,15 @@ class LearnedPerturbationMask(PerturbationAttribution):
             additional_forward_args (Any, optional): extra model arguments after the inputs;
                 tensors whose first dimension is the batch are sliced with the mini-batches.
             mode (str): ``"preservation"`` (default, recommended) or ``"deletion"``.
-            lambda_mask (float): :math:`\lambda_1 \ge 0`, weight of the mask size.
-                Larger gives sparser, more precise masks, smaller gives higher recall.
-            lambda_perturbation (float): :math:`\lambda_2 \ge 0`, weight of the
+            lambda_mask (float or "auto"): :math:`\lambda_1 \ge 0`, weight of the mask
+                size. Larger gives sparser, more precise masks, smaller gives higher recall.
+                ``"auto"`` (default) is ``AUTO_LAMBDA`` (2) times :math:`L_0`, the batch's
+                fit loss at its first step (all masks at 0.5), clipped to ``[0.01, 1]`` (the
+                paper's 1 at most): models whose outputs move little get a weaker size term instead
+                of empty masks. No extra model call.
+            lambda_perturbation (float or "auto"): :math:`\lambda_2 \ge 0`, weight of the
                 perturbation size; keep it at least ``lambda_mask`` so the perturbation
-                cannot carry the prediction itself.
+                cannot carry the prediction itself. ``"auto"``: as ``lambda_mask``.
             loss (str or Callable): ``"mse"`` (default) between the outputs, or
                 ``"cross_entropy"`` with the arg-max class of the reference output over the
                 last dim as label, or a callable ``loss(output, reference) -> scalar``.
@@ -188,8 +216,22 @@ class LearnedPerturbationMask(PerturbationAttribution):
             patience (int): epochs without improvement before an early stop (default 10).
             show_progress (bool): show a progress bar over the epochs.
             generator (torch.Generator, optional): draws the initial weights of the
-                ``"gru"`` networks, for reproducible masks. Masks start at 0.5 and the batch
-                order is fixed, so nothing else is random.
+                ``"gru"`` networks (and the gates' noise of ``mask="gated"``), for
+                reproducible masks. Masks start at 0.5 and the batch order is fixed.
+            mask (str): ``"clamp"`` (default): ExtremalMask's mask, clamped to ``[0, 1]``,
+                size :math:`\overline{|m|}`. ``"gated"``: stochastic gates (Yamada et al.
+                2020; ContraLSP's sparse gates): the fit sees
+                ``clamp(mu + gate_sigma * eps, 0, 1)`` with fresh ``eps ~ N(0, 1)`` at every
+                step, the size is the expected L0 norm
+                :math:`\overline{\Phi(\mu / \sigma)}` (:math:`\overline{\Phi((1 - \mu) /
+                \sigma)}` for deletion), and the returned mask is ``clamp(mu, 0, 1)``.
+            gate_sigma (float): :math:`\sigma > 0`, the gates' noise (default 0.5, as in
+                the stochastic-gates paper); used with ``mask="gated"`` only.
+            lambda_smooth (float or "auto"): :math:`\lambda_s \ge 0`, weight of the
+                temporal variation of the mask, :math:`\lambda_1 \lambda_s
+                \overline{|m_{t+1} - m_t|}` along dim 1 (relative to ``lambda_mask``).
+                ``"auto"`` (default): ``AUTO_SMOOTH`` (0.5) with ``lambda_mask="auto"``, 0 with
+                a numeric ``lambda_mask`` (then the objective is exactly the paper's).
 
         Returns:
             *Tensor* or *tuple[Tensor, ...]* of masks in ``[0, 1]``, shaped like ``inputs``,
@@ -205,8 +247,17 @@ class LearnedPerturbationMask(PerturbationAttribution):
             raise ValueError(
                 f"`loss` must be one of {LOSSES} or a callable(output, reference), got {loss!r}."
             )
-        lam_m = check_nonnegative_float(lambda_mask, "lambda_mask")
-        lam_p = check_nonnegative_float(lambda_perturbation, "lambda_perturbation")
+        if mask not in MASKS:
+            raise ValueError(f"`mask` must be one of {MASKS}, got {mask!r}.")
+        if check_nonnegative_float(gate_sigma, "gate_sigma") == 0:
+            raise ValueError("`gate_sigma` must be > 0 (the gates' noise); use mask='clamp' for none.")
+        lam_s = _weight(lambda_smooth, "lambda_smooth")
+        if lam_s is None:
+            lam_s = AUTO_SMOOTH if isinstance(lambda_mask, str) else 0.0
+        lam_m, lam_p = (
+            _weight(v, name)
+            for v, name in ((lambda_mask, "lambda_mask"), (lambda_perturbation, "lambda_perturbation"))
+        )
         check_positive_int(epochs, "epochs")
         check_positive_int(batch_size, "batch_size", allow_none=True)
         check_positive_int(patience, "patience")
@@ -235,6 +286,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
             with torch.no_grad():
                 reference = [run(_reference_rows(xs, xw, bases, a, b, mode), a, b) for a, b in batches]
             _check_reference(reference, mode)
+            shape = _MaskShape(mask, gate_sigma, lam_s, generator)
             # one leaf per (input, batch): a step updates only the rows it saw
             masks = [[torch.full_like(x[a:b], 0.5, requires_grad=True) for a, b in batches] for x in xw]
             net_params = [p for net in nets if net is not None for p in net.parameters() if p.requires_grad]
@@ -247,17 +299,23 @@ class LearnedPerturbationMask(PerturbationAttribution):
                 else range(epochs)
             )
             stop = _EarlyStop(tol, patience)
+            weights: list[tuple[float, float]] = [(0.0, 0.0)] * len(batches)
             for epoch in steps:
                 total = 0.0
                 for k, ((a, b), ref) in enumerate(zip(batches, reference)):
                     batch_masks = [per_batch[k] for per_batch in masks]
-                    rows, size_term = _perturb(xw, batch_masks, nets, bases, a, b, mode, lam_m, lam_p)
+                    rows, mask_size, perturbation_size = _perturb(
+                        xw, batch_masks, nets, bases, a, b, mode, shape
+                    )
                     output = run(rows, a, b)
                     if not output.requires_grad:
                         raise RuntimeError(
                             f"{self.get_name()} learns its masks through the model: {NO_GRAPH}"
                         )
-                    objective = size_term + fit(_widen(output), _widen(ref))
+                    fit_term = fit(_widen(output), _widen(ref))
+                    if epoch == 0:  # "auto" weights from the batch's first fit loss
+                        weights[k] = _weights(lam_m, lam_p, float(fit_term.detach()))
+                    objective = weights[k][0] * mask_size + weights[k][1] * perturbation_size + fit_term
                     value = float(objective.detach())
                     if not math.isfinite(value):
                         raise RuntimeError(_diverged(f"in epoch {epoch + 1}", lr, xs))
@@ -277,6 +335,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
         out = tuple(torch.cat([m.detach() for m in per_batch]).clamp(0, 1) for per_batch in masks)
         if not all(bool(torch.isfinite(m).all()) for m in out):
             raise RuntimeError(_diverged("in the last step (a NaN or Inf gradient)", lr, xs))
+        _warn_unmoved(out, lr, len(history))
         for net in nets:
             if net is not None:
                 net.zero_grad(set_to_none=True)
@@ -284,6 +343,26 @@ class LearnedPerturbationMask(PerturbationAttribution):
         # per-call state is published only when the call succeeds, all at once
         self.perturbation_nets_, self.loss_history_ = tuple(nets), history
         return _format_output(is_tuple, tuple(m.to(x.dtype).contiguous() for m, x in zip(out, xs)))
+
+
+class _MaskShape:
+    """How a mask parameter becomes the mask the fit sees and how its size is counted:
+    ``"clamp"`` (the raw mask's ``|m|``, unclamped as tint does) or ``"gated"`` (a noisy
+    gate, the expected L0); plus the temporal variation term."""
+
+    def __init__(self, kind: str, sigma: float, smooth: float, generator: torch.Generator | None) -> None:
+        self.kind, self.sigma, self.smooth, self.generator = kind, sigma, smooth, generator
+
+    def mask(self, raw: Tensor) -> Tensor:
+        return noisy_gate(raw, self.sigma, self.generator) if self.kind == "gated" else raw.clamp(0, 1)
+
+    def size(self, raw: Tensor, mode: str) -> Tensor:
+        """The summed size term of one input's raw mask (before the element mean)."""
+        kept = raw if mode == "preservation" else 1 - raw
+        total = open_probability(kept, self.sigma).sum() if self.kind == "gated" else kept.abs().sum()
+        if self.smooth:
+            total = total + self.smooth * temporal_variation(raw.clamp(0, 1))
+        return total
 
 
 def _perturb(
@@ -294,24 +373,21 @@ def _perturb(
     a: int,
     b: int,
     mode: str,
-    lam_m: float,
-    lam_p: float,
-) -> tuple[tuple[Tensor, ...], Tensor]:
-    """The perturbed rows ``a:b`` of every input from their masks, and the size terms (element
-    mean over the batch, pooled over the inputs; the mask term uses the raw, unclamped mask
-    as tint does)."""
-    perturbed, size_sum, count = [], 0.0, 0
+    shape: _MaskShape,
+) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
+    """The perturbed rows ``a:b`` of every input from their masks, and the unweighted sizes of
+    the masks and of the perturbations (element means over the batch, pooled over the inputs)."""
+    perturbed, mask_sum, perturbation_sum, count = [], 0.0, 0.0, 0
     for i, (x, m_raw, net, base) in enumerate(zip(xs, masks, nets, bases)):
         xb, bb = x[a:b], _rows(base, a, b)
-        m = m_raw.clamp(0, 1)
+        m = shape.mask(m_raw)
         p = bb if net is None else _net_output(net, xb - bb, i, len(xs))
-        keep = m_raw.abs() if mode == "preservation" else (1 - m_raw).abs()
-        size_sum = size_sum + lam_m * keep.sum()
+        mask_sum = mask_sum + shape.size(m_raw, mode)
         if net is not None:
-            size_sum = size_sum + lam_p * p.abs().sum()
+            perturbation_sum = perturbation_sum + p.abs().sum()
         perturbed.append(xb * m + p * (1 - m) if mode == "preservation" else xb * (1 - m) + p * m)
         count += xb.numel()
-    return tuple(perturbed), size_sum / count
+    return tuple(perturbed), mask_sum / count, perturbation_sum / count
 
 
 def _net_output(net: nn.Module, rows: Tensor, i: int, n_inputs: int) -> Tensor:
@@ -325,6 +401,36 @@ def _net_output(net: nn.Module, rows: Tensor, i: int, n_inputs: int) -> Tensor:
             "a tensor of the same shape as its input."
         )
     return out
+
+
+def _weight(value: object, name: str) -> float | None:
+    """A size weight: a number >= 0, or ``None`` for ``"auto"``."""
+    return None if isinstance(value, str) and value == "auto" else check_nonnegative_float(value, name)
+
+
+def _weights(lam_m: float | None, lam_p: float | None, first_fit: float) -> tuple[float, float]:
+    """The size weights of one batch: ``"auto"`` (None) is ``AUTO_LAMBDA * first_fit`` clipped
+    to ``[AUTO_FLOOR, 1]``,
+    the batch's fit loss at the start (masks at 0.5); an ``"auto"`` ``lambda_perturbation``
+    next to a numeric ``lambda_mask`` takes its value."""
+    auto = min(1.0, max(AUTO_FLOOR, AUTO_LAMBDA * first_fit)) if math.isfinite(first_fit) else 1.0
+    lam_m = auto if lam_m is None else lam_m
+    return lam_m, lam_m if lam_p is None else lam_p
+
+
+def _warn_unmoved(masks: tuple[Tensor, ...], lr: float, epochs: int) -> None:
+    """Warn when some series' mask stayed within ``UNMOVED`` of its start everywhere."""
+    for i, m in enumerate(masks):
+        stuck = int(((m - 0.5).abs().flatten(1).amax(1) < UNMOVED).sum())
+        if stuck:
+            where = "" if len(masks) == 1 else f" of input {i}"
+            warnings.warn(
+                f"the masks{where} of {stuck} of {len(m)} series stayed within {UNMOVED} of their start "
+                f"(0.5) after {epochs} epochs at lr={lr}: they say nothing. Raise `lr` or `epochs`, "
+                "or check that the model's output depends on these inputs.",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _reference_rows(
