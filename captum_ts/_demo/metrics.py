@@ -43,6 +43,7 @@ def run(ctx: DemoContext) -> str:
     }
     draws = 3
     curves, rcaps, rows = {}, {}, []
+    scores: dict[str, dict[str, float]] = {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Input Tensor")  # Captum's note on requires_grad
         for name, explain in explainers.items():
@@ -54,6 +55,13 @@ def run(ctx: DemoContext) -> str:
             dauc = deletion_auc(model, x, attr, target=y)
             iauc = insertion_auc(model, x, attr, target=y)
             curves[name], rcaps[name] = sel, rc
+            scores[name] = {
+                "selectivity AUC": float(sel.auc.mean()),
+                "continuity": float(cont.nanmean()),
+                "RCAP": -float(rc.score.mean()),
+                "deletion AUC": float(dauc.mean()),
+                "insertion AUC": -float(iauc.mean()),
+            }  # lower is better in every entry
             rows.append(
                 f"| {name} | {float(sel.auc.mean()):.3f} | {float(sel.aopc.mean()):.3f} | "
                 f"{float(cont.nanmean()):.3g} | {float(rc.score.mean()):.3f} | {float(dauc.mean()):.3f} | "
@@ -80,8 +88,21 @@ def run(ctx: DemoContext) -> str:
         "| method | selectivity AUC (lower) | AOPC (higher) | continuity (lower) | RCAP (higher) "
         "| deletion AUC (lower) | insertion AUC (higher) |\n|---|---|---|---|---|---|---|\n"
         + "\n".join(rows)
-        + "\n"
+        + "\n\n"
+        + _best_per_score(scores)
     )
+
+
+def _best_per_score(scores: dict[str, dict[str, float]]) -> str:
+    """One sentence per score naming the best method (ties within 0.5 % named together)."""
+    lines = []
+    for metric in next(iter(scores.values())):
+        values = {name: s[metric] for name, s in scores.items()}
+        best = min(values.values())
+        leaders = [n for n, v in values.items() if abs(v - best) <= 0.005 * abs(best)]
+        names = leaders[0] if len(leaders) == 1 else ", ".join(leaders[:-1]) + " and " + leaders[-1] + " (tied)"
+        lines.append(f"* {metric}: {names}, {abs(best):.3f}")
+    return "Best per score on this model:\n\n" + "\n".join(lines) + "\n"
 
 
 def _unit(a: torch.Tensor | tuple) -> torch.Tensor | tuple:
