@@ -100,7 +100,7 @@ def _best_per_score(scores: dict[str, dict[str, float]]) -> str:
         values = {name: s[metric] for name, s in scores.items()}
         best = min(values.values())
         leaders = [n for n, v in values.items() if abs(v - best) <= 0.005 * abs(best)]
-        names = leaders[0] if len(leaders) == 1 else ", ".join(leaders[:-1]) + " and " + leaders[-1] + " (tied)"
+        names = leaders[0] if len(leaders) == 1 else f"{', '.join(leaders[:-1])} and {leaders[-1]} (tied)"
         lines.append(f"* {metric}: {names}, {abs(best):.3f}")
     return "Best per score on this model:\n\n" + "\n".join(lines) + "\n"
 
