@@ -4,9 +4,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from captum_ts._demo import SECTIONS
 
 
+@pytest.mark.slow
 def test_demo_writes_report_and_figures(tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run(

@@ -1,10 +1,7 @@
-"""explain_loader / evaluate_loader: equal to one call, resumable, memmaps, and torch.distributed."""
+"""explain_loader / evaluate_loader: equal to one call, resumable, memmaps (the two-process gloo run is in
+test_distributed_local.py)."""
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -12,10 +9,8 @@ import torch
 from captum.attr import IntegratedGradients, Saliency
 from torch.utils.data import DataLoader, TensorDataset
 
-import captum_ts
-from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
+from captum_ts import GuidedAbsoluteGrad
 from captum_ts.explain import evaluate_loader, explain_loader
-from captum_ts.metrics import selectivity
 from captum_ts.testing import make_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:Input Tensor 0 did not already require gradients")
@@ -130,102 +125,3 @@ def test_empty_loader_is_a_clear_error():
         explain_loader(
             Saliency(make_model("mlp", 12, 2)), DataLoader(TensorDataset(torch.zeros(0, 12, 2)), batch_size=2)
         )
-
-
-def _same_code_env():
-    """The worker processes import the captum_ts under test, not another installed copy."""
-    root = os.path.dirname(os.path.dirname(captum_ts.__file__))
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-
-
-WORKER = textwrap.dedent(
-    """
-    import sys, torch, torch.distributed as dist
-    from functools import partial
-    from captum.attr import Saliency
-    from torch.utils.data import DataLoader, TensorDataset
-    from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap
-    from captum_ts.metrics import selectivity
-    from captum_ts.explain import evaluate_loader, explain_loader
-    from captum_ts.testing import make_model
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo")
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(11, 12, 2, generator=g), torch.randint(0, 2, (11,), generator=g)
-    model = make_model("cnn", 12, 2, seed=1)
-    loader = DataLoader(TensorDataset(x, y), batch_size=3)
-    gag = explain_loader(GuidedAbsoluteGrad(model), loader, seed=3, nt_samples=4)
-    mm = explain_loader(GuidedAbsoluteGrad(model), loader, seed=3, nt_samples=4, out=sys.argv[2])
-
-    def score(inputs, target):
-        with torch.no_grad():
-            out = model(inputs)
-        return out[torch.arange(len(out)), target]
-
-    per_example = evaluate_loader(score, loader)
-    mean = evaluate_loader(score, loader, reduce="mean")
-    explain = Saliency(model).attribute
-    sel = evaluate_loader(partial(selectivity, model), loader, explanation_func=explain, n_steps=4)
-    forecaster = make_model("mlp", 12, 2, n_classes=2, horizon=5, seed=2)
-    y_true = torch.randn(11, 5, 2, generator=g)
-    windows = DataLoader(TensorDataset(x, y_true), batch_size=3)
-    ham = HorizonActivationMap(forecaster).attribute_loader(windows)
-    if dist.get_rank() == 0:
-        torch.save(
-            {"gag": gag, "memmap": mm.clone(), "score": per_example, "mean": mean, "sel": sel.curve,
-             "ham": (ham.causal, ham.anticausal, ham.n_batches)},
-            sys.argv[1],
-        )
-    else:
-        assert gag is None and mm is None and per_example is None and sel is None
-        torch.save({"mean": mean, "ham": (ham.causal, ham.anticausal)}, sys.argv[1] + ".rank1")
-    dist.destroy_process_group()
-    """
-)
-
-
-def test_two_process_gloo_run_equals_one_process(tmp_path):
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    result = tmp_path / "result.pt"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(script),
-        str(result),
-        str(tmp_path / "dist.npy"),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_same_code_env(), timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = torch.load(result)
-    g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(11, 12, 2, generator=g), torch.randint(0, 2, (11,), generator=g)
-    model = make_model("cnn", 12, 2, seed=1)
-    loader = DataLoader(TensorDataset(x, y), batch_size=3)
-    single = explain_loader(GuidedAbsoluteGrad(model), loader, seed=3, nt_samples=4)
-    torch.testing.assert_close(got["gag"], single, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(got["memmap"], single, atol=1e-6, rtol=1e-5)
-    with torch.no_grad():
-        scores = model(x)[torch.arange(11), y]
-    torch.testing.assert_close(got["score"], scores)
-    torch.testing.assert_close(got["mean"].float(), scores.mean(), atol=1e-6, rtol=1e-6)
-    other = torch.load(str(result) + ".rank1")
-    torch.testing.assert_close(other["mean"], got["mean"])
-    # selectivity per example, gathered in dataset order
-    sel = selectivity(model, x, target=y, explanation_func=Saliency(model).attribute, n_steps=4)
-    torch.testing.assert_close(got["sel"], sel.curve, atol=1e-6, rtol=1e-5)
-    # HAM: the per-batch norm sums of both processes add up to the one-process curves
-    y_true = torch.randn(11, 5, 2, generator=g)
-    forecaster = make_model("mlp", 12, 2, n_classes=2, horizon=5, seed=2)
-    ham = HorizonActivationMap(forecaster).attribute_loader(
-        DataLoader(TensorDataset(x, y_true), batch_size=3)
-    )
-    causal, anticausal, n_batches = got["ham"]
-    assert n_batches == 4
-    torch.testing.assert_close(causal, ham.causal, atol=1e-7, rtol=1e-5)
-    torch.testing.assert_close(anticausal, ham.anticausal, atol=1e-7, rtol=1e-5)
-    torch.testing.assert_close(other["ham"][0], causal)
