@@ -25,7 +25,7 @@ class DemoContext:
 
     @cached_property
     def train(self) -> LabelledSeries:
-        return bumps(n_samples=256 if self.quick else 512, seed=self.seed)
+        return bumps(n_samples=256 if self.quick else 384, seed=self.seed)
 
     @cached_property
     def test(self) -> LabelledSeries:
@@ -36,7 +36,7 @@ class DemoContext:
         """A 1-D CNN trained on the bumps set (a couple of seconds on a laptop CPU)."""
         torch.manual_seed(self.seed)
         model = CNN1dClassifier(self.train.inputs.shape[-1], 2)
-        return fit_classifier(model, self.train.inputs, self.train.labels, epochs=8 if self.quick else 15)
+        return fit_classifier(model, self.train.inputs, self.train.labels, epochs=8 if self.quick else 10)
 
     @cached_property
     def cnn_accuracy(self) -> float:
