@@ -95,12 +95,12 @@ def beats(aup_: float, aur_: float) -> bool:
 
 def summary(results: dict[str, list[list[object]]]) -> list[list[object]]:
     """One row per explainer: mean and worst (over seeds) of AUP, AUR, information (worst:
-    lowest) and entropy (worst: highest), and whether it beats both published numbers on
-    the mean and on how many seeds."""
+    lowest) and entropy (worst: highest), the means of CPD, CPP and CPU seconds, and whether
+    it beats both published numbers on the mean and on how many seeds."""
     rows = []
     for name, per_seed in results.items():
         cols = list(zip(*per_seed))
-        a, r, info, ent, cpu = cols[0], cols[1], cols[2], cols[3], cols[-1]
+        a, r, info, ent, cumulative, cpu = cols[0], cols[1], cols[2], cols[3], cols[4:6], cols[-1]
         mean_beats = beats(statistics.mean(a), statistics.mean(r))
         seeds = sum(beats(p, q) for p, q in zip(a, r))
         rows.append(
@@ -114,6 +114,7 @@ def summary(results: dict[str, list[list[object]]]) -> list[list[object]]:
                 min(info),
                 statistics.mean(ent),
                 max(ent),
+                *(statistics.mean(c) if "-" not in c else "-" for c in cumulative),
                 statistics.mean(cpu),
                 "yes" if mean_beats else "no",
                 f"{seeds} of {len(a)}",
@@ -132,6 +133,8 @@ SUMMARY_HEADER = [
     "info worst",
     "entropy mean",
     "entropy worst",
+    "CPD mean",
+    "CPP mean",
     "CPU s mean",
     "beats both (mean)",
     "beats both (seeds)",
@@ -162,6 +165,10 @@ def runs_for(model: nn.Module, x: Tensor, seed: int, epochs: int, use_tint: bool
         (
             'ours, mask="gated", lambda_mask=1.5, lambda_smooth=0.5',
             lambda: lpm(mask="gated", lambda_mask=1.5, lambda_perturbation=1.5, lambda_smooth=0.5),
+        ),
+        (
+            'ours, mask="gated", lambda_mask=1.5, lambda_smooth=1',
+            lambda: lpm(mask="gated", lambda_mask=1.5, lambda_perturbation=1.5, lambda_smooth=1.0),
         ),
     ]
     if use_tint:
@@ -224,7 +231,7 @@ def main() -> None:
             mask, ran = run()
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             rows.append([name, *evaluate(model, x, truth, mask, not args.skip_cumulative), ran, wall, cpu])
-            results.setdefault(name, []).append([*rows[-1][1:5], cpu])
+            results.setdefault(name, []).append([*rows[-1][1:7], cpu])
             print(table([rows[-1]], HEADER), flush=True)
         print(
             f"\nSwitch-Feature ({'quick' if args.quick else 'full'}), seed {seed}, "
