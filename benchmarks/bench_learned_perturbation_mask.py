@@ -270,7 +270,7 @@ def main() -> None:
     parser.add_argument("--time-to-quality", action="store_true", help="the early-stopping study only")
     parser.add_argument("--model-cache", default=None, help="a file for the classifier's weights (reused)")
     parser.add_argument(
-        "--only", default=None, help="run only the quality rows whose name contains this text"
+        "--only", nargs="+", default=None, help="run only the quality rows whose name contains one of these"
     )
     args = parser.parse_args()
     n_explain = args.explain or (60 if args.quick else 200)
@@ -324,7 +324,7 @@ def main() -> None:
             )
         runs.append(("random map", lambda: torch.rand(x.shape, generator=torch.Generator().manual_seed(0))))
         for name, run in runs:
-            if args.only and args.only not in name:
+            if args.only and not any(text in name for text in args.only):
                 continue
             wall, cpu = time.perf_counter(), time.process_time()
             mask = run()
