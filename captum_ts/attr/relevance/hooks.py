@@ -196,7 +196,7 @@ def _recurrent(module: nn.Module, rule: Rule, args: tuple, output: tuple) -> tup
     finals = states if lstm else (states,)
 
     def backward(r_out: Tensor, r_hn: Tensor, r_cn: Tensor | None = None) -> Tensor:
-        return recurrent.relevance(module, x, hx, r_out, r_hn, r_cn, rule.epsilon)
+        return recurrent.relevance(module, x, hx, r_out, r_hn, r_cn, rule.epsilon, seq.detach())
 
     outs = RelevanceFunction.apply(backward, x, seq.detach(), *(s.detach() for s in finals))
     return (outs[0], (outs[1], outs[2])) if lstm else (outs[0], outs[1])

@@ -1,7 +1,8 @@
 """LRP through ``nn.LSTM`` and ``nn.GRU`` (Arras, Montavon, Müller, Samek 2017).
 
 The fused module is unrolled from its weights (every layer, both directions,
-``batch_first``, ``proj_size``), vectorised over the batch. Relevance then runs the
+``batch_first``, ``proj_size``), vectorised over the batch; an LSTM takes its hidden
+states from the fused kernel and rebuilds every gate from them in one product. Relevance then runs the
 recurrence backwards: products of a gate and a signal send all relevance to the
 signal, sums split it by LRP-epsilon in proportion to each summand.
 
@@ -59,21 +60,33 @@ def check_recurrent_call(module: nn.Module, args: tuple) -> None:
         )
 
 
-def unroll(module: nn.Module, x: Tensor, hx: object = None) -> tuple[Tensor, Tensor, Tensor | None, list]:
+def unroll(
+    module: nn.Module, x: Tensor, hx: object = None, output: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor | None, list]:
     """``module(x, hx)`` computed step by step: ``(output, h_n, c_n, steps)``; ``steps``
-    holds every layer's directions, bottom to top (``c_n`` is ``None`` for a GRU)."""
+    holds every layer's directions, bottom to top (``c_n`` is ``None`` for a GRU). An LSTM
+    takes its top layer's hidden states from ``output``, the module's own output, if given."""
     lstm = isinstance(module, nn.LSTM)
     xb = x if module.batch_first else x.transpose(0, 1)
     dirs = 2 if module.bidirectional else 1
     h0, c0 = _initial_states(module, xb, hx, dirs)
+    top = None if output is None else (output if module.batch_first else output.transpose(0, 1)).to(xb.dtype)
+    width = h0.shape[-1]
     layer_in, h_n, c_n, steps = xb, [], [], []
     for layer in range(module.num_layers):
         outs = []
         for d in range(dirs):
             k = layer * dirs + d
             seq = layer_in.flip(1) if d else layer_in
-            run = _lstm_steps if lstm else _gru_steps
-            s = run(seq, *_weights(module, layer, d, xb.dtype), h0[k], c0[k] if lstm else None)
+            weights = _weights(module, layer, d, xb.dtype)
+            if lstm:
+                known = None
+                if top is not None and layer == module.num_layers - 1:
+                    known = top[..., d * width : (d + 1) * width]
+                    known = known.flip(1) if d else known
+                s = _lstm_steps(seq, *weights, h0[k], c0[k], known)
+            else:
+                s = _gru_steps(seq, *weights, h0[k])
             steps.append(s)
             outs.append(s.h.flip(1) if d else s.h)
             h_n.append(s.h[:, -1])
@@ -85,16 +98,24 @@ def unroll(module: nn.Module, x: Tensor, hx: object = None) -> tuple[Tensor, Ten
 
 
 def relevance(
-    module: nn.Module, x: Tensor, hx: object, r_out: Tensor, r_hn: Tensor, r_cn: Tensor | None, eps: float
+    module: nn.Module,
+    x: Tensor,
+    hx: object,
+    r_out: Tensor,
+    r_hn: Tensor,
+    r_cn: Tensor | None,
+    eps: float,
+    output: Tensor | None = None,
 ) -> Tensor:
-    """The relevance of ``x`` given the relevances of ``module``'s outputs."""
+    """The relevance of ``x`` given the relevances of ``module``'s outputs (``output``: the
+    module's own output sequence, which spares an LSTM one run of its top layer)."""
     lstm = isinstance(module, nn.LSTM)
     dirs = 2 if module.bidirectional else 1
     if x.dtype in LOW_PRECISION:  # float32 inside; autograd casts the result back
         x, r_out, r_hn = x.float(), r_out.float(), r_hn.float()
         r_cn = None if r_cn is None else r_cn.float()
     with torch.no_grad():
-        _, _, _, steps = unroll(module, x.detach(), hx)
+        _, _, _, steps = unroll(module, x.detach(), hx, output)
         r_top = r_out if module.batch_first else r_out.transpose(0, 1)
         for layer in reversed(range(module.num_layers)):
             width = r_top.shape[-1] // dirs
@@ -142,30 +163,30 @@ def _affine(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
     )
 
 
-def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
-    """The recurrence keeps a few fused ops per step; everything else is done for all steps at once."""
+def _lstm_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c, h_seq=None) -> _Steps:
+    """Every ``h_t`` (``h_seq``, else from the fused kernel), then all gates from one product;
+    only the cell's linear recurrence ``c_t = f c_{t-1} + i g`` stays a loop (one fused op per step)."""
+    if h_seq is None:
+        params = [w for w in (w_ih, w_hh, b_ih, b_hh, w_hr) if w is not None]
+        h_seq = torch.lstm(x, (h[None], c[None]), params, b_ih is not None, 1, 0.0, False, False, True)[0]
+    h_all = torch.cat([h[:, None], h_seq], 1)
     bias = b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh
-    xw = _affine(x, w_ih, bias)  # all steps at once, both biases in
-    hidden = xw.shape[-1] // 4
-    w_hh_t, w_hr_t = w_hh.T, None if w_hr is None else w_hr.T
-    hs, cs, gates, ms = [h], [c], [], []
-    for t in range(x.shape[1]):
-        a = torch.addmm(xw[:, t], h, w_hh_t)
-        s = a.sigmoid()
-        i, f, o = s[:, :hidden], s[:, hidden : 2 * hidden], s[:, 3 * hidden :]
-        c = torch.addcmul(f * c, i, a[:, 2 * hidden : 3 * hidden].tanh())
-        m = o * c.tanh()
-        h = m if w_hr_t is None else m @ w_hr_t
-        hs.append(h), cs.append(c), gates.append(a), ms.append(m)
-    a, c_all, h_all = torch.stack(gates, 1), torch.stack(cs, 1), torch.stack(hs, 1)
+    a = torch.baddbmm(_affine(x, w_ih, bias), h_all[:, :-1], w_hh.T.expand(len(x), -1, -1))
+    hidden = a.shape[-1] // 4
+    s = a.sigmoid()
+    i, f, o = s[..., :hidden], s[..., hidden : 2 * hidden], s[..., 3 * hidden :]
     g_pre = a[..., 2 * hidden : 3 * hidden]
-    i, f = a[..., :hidden].sigmoid(), a[..., hidden : 2 * hidden].sigmoid()
-    keep, share = f * c_all[:, :-1], i * g_pre.tanh()
-    m = torch.stack(ms, 1) if w_hr is not None else None
+    share = i * g_pre.tanh()
+    cs = [c]
+    for t in range(x.shape[1]):
+        cs.append(torch.addcmul(share[:, t], f[:, t], cs[-1]))
+    c_all = torch.stack(cs, 1)
+    keep = f * c_all[:, :-1]
+    m = None if w_hr is None else o * c_all[:, 1:].tanh()
     return _Steps(x, h_all[:, :-1], h_all[:, 1:], g_pre, share, keep, keep + share, m=m)
 
 
-def _gru_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h, c) -> _Steps:
+def _gru_steps(x, w_ih, w_hh, b_ih, b_hh, w_hr, h) -> _Steps:
     """The recurrence keeps a few fused ops per step; everything else is done for all steps at once."""
     xw = _affine(x, w_ih, b_ih)
     hidden = xw.shape[-1] // 3

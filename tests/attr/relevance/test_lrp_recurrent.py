@@ -135,3 +135,36 @@ def test_initial_state_with_a_graph_is_refused():
 def test_linear_rule_on_a_recurrent_layer_is_refused():
     with pytest.raises(ValueError, match=r"rule epsilon\(0.1\) cannot apply to a GRU layer"):
         LRP(GRUClassifier(3, 2), rules={nn.GRU: rules.epsilon(0.1)}).attribute(torch.randn(2, 5, 3), target=0)
+
+
+@pytest.mark.parametrize("kw", [{}, {"proj_size": 3}, {"num_layers": 2, "bidirectional": True}])
+def test_lstm_gates_rebuilt_from_the_fused_states_give_those_states_back(kw):
+    # every h_t comes from the fused kernel, the gates and c_t from them: o * tanh(c_t), projected, is h_t
+    torch.manual_seed(3)
+    module = nn.LSTM(3, 5, batch_first=True, **kw).double()
+    _, _, _, steps = unroll(module, torch.randn(4, 9, 3, dtype=torch.float64))
+    for k, s in enumerate(steps):
+        layer, d = divmod(k, 2 if kw.get("bidirectional") else 1)
+        suffix = f"_l{layer}" + ("_reverse" if d else "")
+        w_hh = getattr(module, "weight_hh" + suffix)
+        o = torch.cat([s.x, s.h_prev], -1) @ torch.cat([getattr(module, "weight_ih" + suffix), w_hh], 1).T
+        o = (o + getattr(module, "bias_ih" + suffix) + getattr(module, "bias_hh" + suffix))[
+            ..., 15:
+        ].sigmoid()
+        m = o * s.total.tanh()
+        h = m if "proj_size" not in kw else m @ getattr(module, "weight_hr" + suffix).T
+        torch.testing.assert_close(h, s.h, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize(("cls", "kw"), [o for o in OPTIONS if o[0] is nn.LSTM])
+def test_lstm_steps_from_the_modules_own_output_equal_the_recomputed_ones(cls, kw):
+    # the hook hands the module's output to the rule, which then skips one run of the top layer
+    module = cls(3, 5, **kw).double()
+    x = torch.randn(4, 7, 3, dtype=torch.float64)
+    seq, (_, c_n) = module(x)
+    given = unroll(module, x, None, seq.detach())
+    recomputed = unroll(module, x)
+    torch.testing.assert_close(given[2], c_n.detach(), atol=1e-12, rtol=0)
+    for a, b in zip(given[3], recomputed[3]):
+        for field in ("h", "total", "share", "keep", "signal"):
+            torch.testing.assert_close(getattr(a, field), getattr(b, field), atol=1e-12, rtol=0)
