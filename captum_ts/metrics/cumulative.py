@@ -39,9 +39,6 @@ from ._perturbation import (
     time_axis,
 )
 
-#: a fraction ``f`` of ``L`` regions whose product is this close (relative) to an integer
-#: counts as that integer, so float32 fractions like ``0.1`` give 3 of 30, not 4
-
 
 @dataclass(frozen=True)
 class CumulativeResult:

@@ -57,3 +57,22 @@ def like_input(m: Tensor, x: Tensor, time_dim: int) -> Tensor:
     shape = [1] * x.dim()
     shape[0], shape[time_dim] = m.shape[0], m.shape[-1]
     return m.reshape(shape).contiguous()
+
+
+def summed_time_dim(input_time_dim: object, attr_dim_summation: bool, x: Tensor) -> int | None:
+    """``input_time_dim`` checked against ``x``; ``None`` keeps the layer's time axis. Only a
+    channel-summed map can be stretched to the input."""
+    if input_time_dim is None:
+        return None
+    time_dim = check_input_time_dim(input_time_dim, x)
+    if not attr_dim_summation:
+        raise ValueError(
+            "`input_time_dim` interpolates the channel-summed map; it needs `attr_dim_summation=True`."
+        )
+    return time_dim
+
+
+def on_input_time(m: Tensor, x: Tensor, time_dim: int, mode: str) -> Tensor:
+    """A ``(B, 1, T')`` map stretched to ``x``'s length along ``time_dim``, shaped to broadcast
+    against ``x``."""
+    return like_input(interpolate_time(m, x.shape[time_dim], mode), x, time_dim)

@@ -13,7 +13,7 @@ from ..._compat import TargetType, _format_tensor_into_tuples
 from ..._state import guarded_model
 from ..._targets import Target, normalize_target
 from ._head import head_candidates, record_linears, verify_head
-from ._interpolate import check_input_time_dim, check_mode, interpolate_time, like_input
+from ._interpolate import check_mode, on_input_time, summed_time_dim
 from ._layer_grads import check_batch, layer_activations
 from ._layout import check_layout_args
 from ._weights import weighted_map
@@ -88,11 +88,7 @@ class CAM(LayerAttribution):
         xs = _format_tensor_into_tuples(inputs)
         batch = check_batch(xs)
         mode = check_mode(interpolate_mode)
-        tdim = None if input_time_dim is None else check_input_time_dim(input_time_dim, xs[0])
-        if tdim is not None and not attr_dim_summation:
-            raise ValueError(
-                "`input_time_dim` interpolates the channel-summed map; it needs `attr_dim_summation=True`."
-            )
+        tdim = summed_time_dim(input_time_dim, attr_dim_summation, xs[0])
         tgt = normalize_target(target, batch)
         with guarded_model(self.forward_func) as module:
             with record_linears(head_candidates(module, self.head)) as calls:
@@ -111,7 +107,7 @@ class CAM(LayerAttribution):
         m = weighted_map(acts[0], weights.unsqueeze(-1), relu_attributions, attr_dim_summation)
         if tdim is None:
             return layouts[0].from_bkt(m)
-        return like_input(interpolate_time(m, xs[0].shape[tdim], mode), xs[0], tdim)
+        return on_input_time(m, xs[0], tdim, mode)
 
 
 def _class_weights(weight: Tensor, target: Target, batch: int) -> Tensor:

@@ -13,7 +13,7 @@ from ..._compat import TargetType, _format_output, _format_tensor_into_tuples
 from ..._gradients import check_grad_mode
 from ..._state import frozen_model
 from ..._targets import Target, normalize_target
-from ._interpolate import check_input_time_dim, check_mode, interpolate_time, like_input
+from ._interpolate import check_mode, on_input_time, summed_time_dim
 from ._layer_grads import check_batch, layer_gradients
 from ._layout import TimeLayout, check_layout_args
 from ._weights import grad_cam_weights, weighted_map
@@ -130,14 +130,7 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         xs = _format_tensor_into_tuples(inputs)
         batch = check_batch(xs)
         mode = check_mode(interpolate_mode)
-        tdim = None
-        if input_time_dim is not None:
-            tdim = check_input_time_dim(input_time_dim, xs[0])
-            if not attr_dim_summation:
-                raise ValueError(
-                    "`input_time_dim` interpolates the channel-summed map; it needs "
-                    "`attr_dim_summation=True`."
-                )
+        tdim = summed_time_dim(input_time_dim, attr_dim_summation, xs[0])
         maps, layouts = self._maps(
             xs,
             normalize_target(target, batch),
@@ -150,7 +143,7 @@ class LayerGradCam(LayerAttribution, GradientAttribution):
         if tdim is None:
             out = tuple(lay.from_bkt(m) for lay, m in zip(layouts, maps))
         else:
-            out = tuple(like_input(interpolate_time(m, xs[0].shape[tdim], mode), xs[0], tdim) for m in maps)
+            out = tuple(on_input_time(m, xs[0], tdim, mode) for m in maps)
         return _format_output(len(out) > 1, out)
 
     def _maps(

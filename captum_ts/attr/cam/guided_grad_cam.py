@@ -20,7 +20,7 @@ from ..._state import frozen_model
 from ..._targets import normalize_target
 from ..._validation import check_inputs, per_input
 from ._guided import guided_gradients
-from ._interpolate import check_input_time_dim, check_mode, interpolate_time, like_input
+from ._interpolate import check_input_time_dim, check_mode, on_input_time
 from .grad_cam import LayerGradCam
 
 
@@ -117,7 +117,6 @@ class GuidedGradCam(GradientAttribution):
                 )
             guided = guided_gradients(self.forward_func, xs, tgt, additional_forward_args)
         out = tuple(
-            (g * like_input(interpolate_time(maps[0], x.shape[d], mode), x, d)).contiguous()
-            for g, x, d in zip(guided, xs, tdims)
+            (g * on_input_time(maps[0], x, d, mode)).contiguous() for g, x, d in zip(guided, xs, tdims)
         )
         return _format_output(is_tuple, out)
