@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, table
+from bench_horizon_activation_map import ham_against_loop
+from harness import table
 
-from captum_ts import HorizonActivationMap
 from captum_ts.adapters.neuralforecast import adapt
-from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L = 12, 24
 QUIET = {
@@ -61,24 +60,6 @@ def _fit():
     return nf, df
 
 
-def _case(adapted, rounds: int):
-    ham = HorizonActivationMap(adapted.forward_func)
-    x, y = adapted.inputs, adapted.y_true
-    out = {}
-
-    def ours():
-        out["ours"] = ham.attribute(x, y, per_layer=True)
-
-    def loop():
-        out["loop"] = horizon_norms_loop(adapted.module, x, y, forward_func=adapted.forward_func)
-
-    times = compare({"ours": ours, "loop": loop}, rounds=rounds, warmup=1)
-    c, a, _ = out["loop"]
-    res = out["ours"]
-    gap = max(float((res.layer_causal - c).abs().max()), float((res.layer_anticausal - a).abs().max()))
-    return times, gap / float(c.abs().max()), res
-
-
 def main(quick: bool = False) -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -88,7 +69,9 @@ def main(quick: bool = False) -> None:
     for index, model in enumerate(nf.models):
         adapted = adapt(nf, df, model=index, step_size=4 if quick else 1)
         n_params = sum(p.numel() for p in adapted.module.parameters() if p.requires_grad)
-        times, gap, res = _case(adapted, rounds)
+        times, gap, res = ham_against_loop(
+            adapted.forward_func, adapted.module, adapted.inputs, adapted.y_true, rounds
+        )
         rows.append(
             [
                 type(model).__name__,
