@@ -3,7 +3,6 @@ NLinear and BlockRNN models fitted for one epoch on two generated monthly series
 forecast equals `predict`, attribution methods run on the tuple of inputs and map back
 to names and time stamps, HAM equals its per-cut-off loop."""
 
-import logging
 import sys
 import warnings
 
@@ -14,6 +13,7 @@ from captum.attr import IntegratedGradients
 
 pytest.importorskip("darts")
 import pandas as pd
+from _lightning import QUIET, silence_lightning
 from darts import TimeSeries
 from darts.models import BlockRNNModel, NLinearModel, RNNModel, TiDEModel
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
@@ -23,13 +23,6 @@ from captum_ts.adapters.darts import adapt
 from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L, N = 4, 12, 48
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 CHUNKS = {
     "input_chunk_length": L,
     "output_chunk_length": H,
@@ -61,8 +54,7 @@ def _series():
 @pytest.fixture(scope="module")
 def fitted():
     """One fit of three tiny models on two generated series; their `predict` of each last window."""
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric", "darts"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    silence_lightning("darts")
     torch.set_num_threads(1)
     targets, covs = _series()
     models = {

@@ -5,7 +5,6 @@ few steps on AirPassengers. The batched curves equal the per-cut-off loop whiche
 each layer takes: taps and ghost norms for ``Linear`` layers, batched autograd for the
 other parameters, the prefix-sum head where the forecast leaves the model through one."""
 
-import logging
 import warnings
 
 import pytest
@@ -13,6 +12,8 @@ import torch
 from torch import nn
 
 pytest.importorskip("neuralforecast")
+from _lightning import QUIET as TRAINER_QUIET
+from _lightning import silence_lightning
 from neuralforecast import NeuralForecast
 from neuralforecast.models import NBEATS, PatchTST, TSMixer
 from neuralforecast.utils import AirPassengersPanel
@@ -23,14 +24,7 @@ from captum_ts.attr.horizon._reference import horizon_norms_loop
 from captum_ts.attr.horizon._taps import tappable_layers
 
 H, L = 4, 12
-QUIET = {
-    "max_steps": 3,
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
+QUIET = {**TRAINER_QUIET, "max_steps": 3}
 PATCHTST = {"patch_len": 4, "stride": 4, "encoder_layers": 1, "n_heads": 2, "hidden_size": 16}
 #: model index -> the step-local head HAM finds (None: RevIN's affine parameters or a sum of
 #: basis expansions act after the last Linear, so every cut-off runs the generic backward)
@@ -40,8 +34,7 @@ HEADS = {0: None, 1: "model.head.linear", 2: None, 3: None}
 @pytest.fixture(scope="module")
 def fitted():
     """One fit of four tiny models on the two-series AirPassengers panel."""
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    silence_lightning()
     torch.manual_seed(0)
     df = AirPassengersPanel[["unique_id", "ds", "y"]].copy()
     models = [

@@ -3,7 +3,6 @@ LSTM and TSMixer (multivariate) models fitted for a few steps on AirPassengers: 
 forecast equals `predict`, attribution methods run on the tuple of inputs and map back
 to names and time stamps, HAM equals its per-cut-off loop."""
 
-import logging
 import sys
 import warnings
 
@@ -13,6 +12,8 @@ import torch
 from captum.attr import IntegratedGradients
 
 pytest.importorskip("neuralforecast")
+from _lightning import QUIET as TRAINER_QUIET
+from _lightning import silence_lightning
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import MQLoss
 from neuralforecast.models import LSTM, MLP, NHITS, TSMixer
@@ -23,21 +24,13 @@ from captum_ts.adapters.neuralforecast import adapt
 from captum_ts.attr.horizon._reference import horizon_norms_loop
 
 H, L = 4, 12
-QUIET = {
-    "max_steps": 3,
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
+QUIET = {**TRAINER_QUIET, "max_steps": 3}
 
 
 @pytest.fixture(scope="module")
 def fitted():
     """One fit of four tiny models on the two-series AirPassengers panel."""
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    silence_lightning()
     torch.manual_seed(0)
     df = AirPassengersPanel[["unique_id", "ds", "y", "trend", "y_[lag12]"]].copy()
     models = [

@@ -4,7 +4,6 @@ two-series TimeSeriesDataSet: the forecast equals `predict`, attribution methods
 the continuous inputs with the categoricals passed through and map back to names and
 time indices, HAM equals its per-cut-off loop."""
 
-import logging
 import sys
 import warnings
 
@@ -16,6 +15,7 @@ from captum.attr import IntegratedGradients
 pytest.importorskip("pytorch_forecasting")
 import lightning.pytorch as pl
 import pandas as pd
+from _lightning import silence_lightning
 from pytorch_forecasting import DeepAR, NHiTS, TemporalFusionTransformer, TimeSeriesDataSet
 from pytorch_forecasting.data import GroupNormalizer
 from pytorch_forecasting.metrics import MAE, NormalDistributionLoss, QuantileLoss
@@ -52,8 +52,7 @@ def _frame():
 @pytest.fixture(scope="module")
 def fitted():
     """One short fit of TFT and NHiTS; the test dataset of every window; their `predict`."""
-    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    silence_lightning()
     torch.set_num_threads(1)
     torch.manual_seed(0)
     df = _frame()
