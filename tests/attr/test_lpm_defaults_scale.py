@@ -6,13 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from captum_ts.attr.masks.learned_perturbation_mask import (
-    AUTO_FLOOR,
-    AUTO_LAMBDA,
-    AUTO_SMOOTH,
-    LearnedPerturbationMask,
-    _weights,
-)
+from captum_ts.attr.masks._objective import AUTO_FLOOR, AUTO_LAMBDA, AUTO_SMOOTH, size_weights
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.datasets.hmm import hmm_state
 from captum_ts.metrics.white_box import aup, aur
 from captum_ts.models.state_classifier import StateClassifier, fit_state_classifier
@@ -24,12 +19,13 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def test_auto_weight_is_a_clipped_multiple_of_the_first_fit_loss():
     assert (AUTO_LAMBDA, AUTO_FLOOR, AUTO_SMOOTH) == (2.0, 0.01, 0.5)
-    assert _weights(None, None, 0.1) == pytest.approx((0.2, 0.2))
-    assert _weights(None, None, 10.0) == (1.0, 1.0)  # the paper's weight at most
-    assert _weights(None, None, 0.0) == (AUTO_FLOOR, AUTO_FLOOR)
-    assert _weights(0.3, None, 5.0) == (0.3, 0.3)  # "auto" perturbation weight follows a numeric mask weight
-    assert _weights(0.3, 2.0, 5.0) == (0.3, 2.0)
-    assert _weights(None, 0.7, float("nan")) == (1.0, 0.7)
+    assert size_weights(None, None, 0.1) == pytest.approx((0.2, 0.2))
+    assert size_weights(None, None, 10.0) == (1.0, 1.0)  # the paper's weight at most
+    assert size_weights(None, None, 0.0) == (AUTO_FLOOR, AUTO_FLOOR)
+    # an "auto" perturbation weight follows a numeric mask weight
+    assert size_weights(0.3, None, 5.0) == (0.3, 0.3)
+    assert size_weights(0.3, 2.0, 5.0) == (0.3, 2.0)
+    assert size_weights(None, 0.7, float("nan")) == (1.0, 0.7)
 
 
 def test_auto_equals_the_explicit_weights_it_computes():

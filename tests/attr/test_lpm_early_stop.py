@@ -6,12 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from captum_ts.attr.masks.learned_perturbation_mask import (
-    DEFAULT_PATIENCE,
-    DEFAULT_TOL,
-    LearnedPerturbationMask,
-    _EarlyStop,
-)
+from captum_ts.attr.masks._objective import DEFAULT_PATIENCE, DEFAULT_TOL, EarlyStop
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 from captum_ts.datasets.switch_feature import switch_feature
 from captum_ts.metrics.white_box import aup, aur
 from captum_ts.models.state_classifier import StateClassifier, fit_state_classifier
@@ -31,13 +27,13 @@ class Linear(nn.Module):
 
 
 def test_the_rule_stops_after_patience_epochs_without_relative_improvement():
-    stop = _EarlyStop(tol=0.1, patience=2)
+    stop = EarlyStop(tol=0.1, patience=2)
     # 10 -> 8.9 improves by more than 10 %; 8.1 and 8.05 do not beat 8.9 by 10 % -> stop
     assert [stop(v) for v in (10.0, 8.9, 8.1, 8.05)] == [False, False, False, True]
-    stop = _EarlyStop(tol=0.1, patience=2)
+    stop = EarlyStop(tol=0.1, patience=2)
     # an improvement resets the count
     assert [stop(v) for v in (10.0, 9.5, 8.0, 7.9, 7.8)] == [False, False, False, False, True]
-    assert not any(_EarlyStop(None, 1)(v) for v in (1.0, 1.0, 1.0))
+    assert not any(EarlyStop(None, 1)(v) for v in (1.0, 1.0, 1.0))
 
 
 def test_early_stopping_is_on_by_default_with_the_documented_values():

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from captum_ts.attr.masks._gates import noisy_gate, open_probability, temporal_variation
-from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask, _MaskShape
+from captum_ts.attr.masks._objective import MaskShape
+from captum_ts.attr.masks.learned_perturbation_mask import LearnedPerturbationMask
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -35,10 +36,10 @@ def test_expected_l0_is_the_erf_formula_and_the_gates_open_rate():
 
 def test_gated_size_term_is_the_summed_open_probability():
     raw = torch.tensor([[[0.2], [0.9], [-0.3]]])
-    shape = _MaskShape("gated", 0.5, 0.0, None)
+    shape = MaskShape("gated", 0.5, 0.0, None)
     torch.testing.assert_close(shape.size(raw, "preservation"), open_probability(raw, 0.5).sum())
     torch.testing.assert_close(shape.size(raw, "deletion"), open_probability(1 - raw, 0.5).sum())
-    smooth = _MaskShape("clamp", 0.5, 2.0, None)
+    smooth = MaskShape("clamp", 0.5, 2.0, None)
     # |m| summed, plus 2 x (|0.9 - 0.2| + |0 - 0.9|) on the clamped mask
     assert float(smooth.size(raw, "preservation")) == pytest.approx(1.4 + 2 * 1.6)
 
@@ -52,7 +53,7 @@ def test_temporal_variation_closed_form():
 def test_gates_are_noisy_while_fitting_and_the_result_is_deterministic():
     mu = torch.full((3, 4), 0.5)
     assert not torch.equal(noisy_gate(mu, 0.5, gen(1)), noisy_gate(mu, 0.5, gen(2)))
-    assert torch.equal(_MaskShape("clamp", 0.5, 0.0, None).mask(mu + 1), torch.ones(3, 4))
+    assert torch.equal(MaskShape("clamp", 0.5, 0.0, None).mask(mu + 1), torch.ones(3, 4))
     x = 1.5 + torch.rand(6, 10, 3, generator=gen(3))
     explainer = LearnedPerturbationMask(SumOfFeature(), perturbation_net=None)
     a = explainer.attribute(x, mask="gated", epochs=30, generator=gen(4))

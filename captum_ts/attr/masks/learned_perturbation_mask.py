@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Callable
 
 import torch
@@ -35,29 +34,23 @@ from ..._validation import (
     check_positive_int,
     per_input,
 )
-from ._gates import noisy_gate, open_probability, temporal_variation
+from ._objective import (
+    AUTO_SMOOTH,
+    DEFAULT_PATIENCE,
+    DEFAULT_TOL,
+    MASKS,
+    EarlyStop,
+    MaskShape,
+    size_weight,
+    size_weights,
+    warn_unmoved,
+)
 from ._perturbation_nets import default_perturbation_net, reset_parameters
 
 MODES = ("preservation", "deletion")
-#: ``"clamp"``: ExtremalMask's mask clamped to [0, 1]; ``"gated"``: stochastic gates with an
-#: expected-L0 size (Yamada et al. 2020, as ContraLSP uses them)
-MASKS = ("clamp", "gated")
-#: ``lambda_mask="auto"`` is ``min(1, AUTO_LAMBDA * L0)`` with ``L0`` a batch's fit loss at
-#: the start, masks at 0.5 (docs/learned_perturbation_mask.md, "Defaults at every scale")
-AUTO_LAMBDA = 2.0
-#: the least ``"auto"`` weight, so cells the model ignores still shrink when the fit loss is ~0
-AUTO_FLOOR = 0.01
-#: ``lambda_smooth="auto"`` with ``lambda_mask="auto"`` (0 with a numeric ``lambda_mask``)
-AUTO_SMOOTH = 0.5
-#: a series whose mask moved less than this from its start (0.5) everywhere gets a warning
-UNMOVED = 0.05
 LOSSES = ("mse", "cross_entropy")
 #: dtypes whose masks, perturbation networks and losses are optimised in float32
 LOW_PRECISION = (torch.float16, torch.bfloat16)
-#: early stopping by default: stop once the epoch objective has not improved on its best by
-#: more than this fraction for ``DEFAULT_PATIENCE`` epochs (docs/learned_perturbation_mask.md)
-DEFAULT_TOL = 1e-3
-DEFAULT_PATIENCE = 10
 
 
 class LearnedPerturbationMask(PerturbationAttribution):
@@ -251,11 +244,11 @@ class LearnedPerturbationMask(PerturbationAttribution):
             raise ValueError(f"`mask` must be one of {MASKS}, got {mask!r}.")
         if check_nonnegative_float(gate_sigma, "gate_sigma") == 0:
             raise ValueError("`gate_sigma` must be > 0 (the gates' noise); use mask='clamp' for none.")
-        lam_s = _weight(lambda_smooth, "lambda_smooth")
+        lam_s = size_weight(lambda_smooth, "lambda_smooth")
         if lam_s is None:
             lam_s = AUTO_SMOOTH if isinstance(lambda_mask, str) else 0.0
         lam_m, lam_p = (
-            _weight(v, name)
+            size_weight(v, name)
             for v, name in ((lambda_mask, "lambda_mask"), (lambda_perturbation, "lambda_perturbation"))
         )
         check_positive_int(epochs, "epochs")
@@ -286,7 +279,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
             with torch.no_grad():
                 reference = [run(_reference_rows(xs, xw, bases, a, b, mode), a, b) for a, b in batches]
             _check_reference(reference, mode)
-            shape = _MaskShape(mask, gate_sigma, lam_s, generator)
+            shape = MaskShape(mask, gate_sigma, lam_s, generator)
             # one leaf per (input, batch): a step updates only the rows it saw
             masks = [[torch.full_like(x[a:b], 0.5, requires_grad=True) for a, b in batches] for x in xw]
             net_params = [p for net in nets if net is not None for p in net.parameters() if p.requires_grad]
@@ -298,7 +291,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
                 if show_progress
                 else range(epochs)
             )
-            stop = _EarlyStop(tol, patience)
+            stop = EarlyStop(tol, patience)
             weights: list[tuple[float, float]] = [(0.0, 0.0)] * len(batches)
             for epoch in steps:
                 total = 0.0
@@ -314,7 +307,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
                         )
                     fit_term = fit(_widen(output), _widen(ref))
                     if epoch == 0:  # "auto" weights from the batch's first fit loss
-                        weights[k] = _weights(lam_m, lam_p, float(fit_term.detach()))
+                        weights[k] = size_weights(lam_m, lam_p, float(fit_term.detach()))
                     objective = weights[k][0] * mask_size + weights[k][1] * perturbation_size + fit_term
                     value = float(objective.detach())
                     if not math.isfinite(value):
@@ -335,7 +328,7 @@ class LearnedPerturbationMask(PerturbationAttribution):
         out = tuple(torch.cat([m.detach() for m in per_batch]).clamp(0, 1) for per_batch in masks)
         if not all(bool(torch.isfinite(m).all()) for m in out):
             raise RuntimeError(_diverged("in the last step (a NaN or Inf gradient)", lr, xs))
-        _warn_unmoved(out, lr, len(history))
+        warn_unmoved(out, lr, len(history))
         for net in nets:
             if net is not None:
                 net.zero_grad(set_to_none=True)
@@ -343,26 +336,6 @@ class LearnedPerturbationMask(PerturbationAttribution):
         # per-call state is published only when the call succeeds, all at once
         self.perturbation_nets_, self.loss_history_ = tuple(nets), history
         return _format_output(is_tuple, tuple(m.to(x.dtype).contiguous() for m, x in zip(out, xs)))
-
-
-class _MaskShape:
-    """How a mask parameter becomes the mask the fit sees and how its size is counted:
-    ``"clamp"`` (the raw mask's ``|m|``, unclamped as tint does) or ``"gated"`` (a noisy
-    gate, the expected L0); plus the temporal variation term."""
-
-    def __init__(self, kind: str, sigma: float, smooth: float, generator: torch.Generator | None) -> None:
-        self.kind, self.sigma, self.smooth, self.generator = kind, sigma, smooth, generator
-
-    def mask(self, raw: Tensor) -> Tensor:
-        return noisy_gate(raw, self.sigma, self.generator) if self.kind == "gated" else raw.clamp(0, 1)
-
-    def size(self, raw: Tensor, mode: str) -> Tensor:
-        """The summed size term of one input's raw mask (before the element mean)."""
-        kept = raw if mode == "preservation" else 1 - raw
-        total = open_probability(kept, self.sigma).sum() if self.kind == "gated" else kept.abs().sum()
-        if self.smooth:
-            total = total + self.smooth * temporal_variation(raw.clamp(0, 1))
-        return total
 
 
 def _perturb(
@@ -373,7 +346,7 @@ def _perturb(
     a: int,
     b: int,
     mode: str,
-    shape: _MaskShape,
+    shape: MaskShape,
 ) -> tuple[tuple[Tensor, ...], Tensor, Tensor]:
     """The perturbed rows ``a:b`` of every input from their masks, and the unweighted sizes of
     the masks and of the perturbations (element means over the batch, pooled over the inputs)."""
@@ -403,36 +376,6 @@ def _net_output(net: nn.Module, rows: Tensor, i: int, n_inputs: int) -> Tensor:
     return out
 
 
-def _weight(value: object, name: str) -> float | None:
-    """A size weight: a number >= 0, or ``None`` for ``"auto"``."""
-    return None if isinstance(value, str) and value == "auto" else check_nonnegative_float(value, name)
-
-
-def _weights(lam_m: float | None, lam_p: float | None, first_fit: float) -> tuple[float, float]:
-    """The size weights of one batch: ``"auto"`` (None) is ``AUTO_LAMBDA * first_fit`` clipped
-    to ``[AUTO_FLOOR, 1]``,
-    the batch's fit loss at the start (masks at 0.5); an ``"auto"`` ``lambda_perturbation``
-    next to a numeric ``lambda_mask`` takes its value."""
-    auto = min(1.0, max(AUTO_FLOOR, AUTO_LAMBDA * first_fit)) if math.isfinite(first_fit) else 1.0
-    lam_m = auto if lam_m is None else lam_m
-    return lam_m, lam_m if lam_p is None else lam_p
-
-
-def _warn_unmoved(masks: tuple[Tensor, ...], lr: float, epochs: int) -> None:
-    """Warn when some series' mask stayed within ``UNMOVED`` of its start everywhere."""
-    for i, m in enumerate(masks):
-        stuck = int(((m - 0.5).abs().flatten(1).amax(1) < UNMOVED).sum())
-        if stuck:
-            where = "" if len(masks) == 1 else f" of input {i}"
-            warnings.warn(
-                f"the masks{where} of {stuck} of {len(m)} series stayed within {UNMOVED} of their start "
-                f"(0.5) after {epochs} epochs at lr={lr}: they say nothing. Raise `lr` or `epochs`, "
-                "or check that the model's output depends on these inputs.",
-                UserWarning,
-                stacklevel=3,
-            )
-
-
 def _reference_rows(
     xs: tuple[Tensor, ...], xw: tuple[Tensor, ...], bases: list[Tensor], a: int, b: int, mode: str
 ) -> tuple[Tensor, ...]:
@@ -440,24 +383,6 @@ def _reference_rows(
     if mode == "preservation":
         return tuple(x[a:b] for x in xs)
     return tuple(torch.zeros_like(x[a:b]) + _rows(base, a, b) for x, base in zip(xw, bases))
-
-
-class _EarlyStop:
-    """``True`` once the epoch objective has not improved on its best by more than ``tol``
-    (relative) for ``patience`` epochs in a row; never with ``tol=None``."""
-
-    def __init__(self, tol: float | None, patience: int) -> None:
-        self.tol, self.patience = tol, patience
-        self.best, self.stale = math.inf, 0
-
-    def __call__(self, value: float) -> bool:
-        if self.tol is None:
-            return False
-        if not math.isfinite(self.best) or value < self.best - self.tol * abs(self.best):
-            self.best, self.stale = value, 0
-            return False
-        self.stale += 1
-        return self.stale >= self.patience
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
