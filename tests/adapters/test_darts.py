@@ -13,12 +13,12 @@ from captum.attr import IntegratedGradients
 
 pytest.importorskip("darts")
 import pandas as pd
-from _lightning import QUIET, silence_lightning
+from _shared import QUIET, check_gag_and_lpm_on_the_tuple, silence_lightning
 from darts import TimeSeries
 from darts.models import BlockRNNModel, NLinearModel, RNNModel, TiDEModel
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
 
-from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
+from captum_ts import HorizonActivationMap, explain_horizons
 from captum_ts.adapters.darts import adapt
 from captum_ts.attr.horizon._reference import horizon_norms_loop
 
@@ -164,25 +164,7 @@ def test_guided_absolute_grad_and_learned_mask_run_on_the_tuple_of_inputs(fitted
     model, cov = models["tide"]
     adapted = adapt(model, targets, step_size=12, **cov)
     target, static = adapted.target(0, quantile=0.5), adapted.additional_forward_args
-    gag = GuidedAbsoluteGrad(adapted.forward_func).attribute(
-        adapted.inputs,
-        target=target,
-        additional_forward_args=static,
-        nt_samples=4,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [a.shape for a in gag] == [x.shape for x in adapted.inputs]
-    assert all(bool((a >= 0).all()) and float(a.sum()) > 0 for a in gag)
-    lpm = LearnedPerturbationMask(adapted.forward_func).attribute(
-        adapted.inputs,
-        target=target,
-        additional_forward_args=static,
-        epochs=3,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [a.shape for a in lpm] == [x.shape for x in adapted.inputs]
-    assert all(bool(((a >= 0) & (a <= 1)).all()) for a in lpm)
-    assert len(adapted.to_frame(lpm)) == sum(x.numel() for x in adapted.inputs)
+    check_gag_and_lpm_on_the_tuple(adapted, target, static)
 
 
 @pytest.mark.parametrize("name", ["nlinear", "blockrnn"])

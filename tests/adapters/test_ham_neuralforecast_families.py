@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 pytest.importorskip("neuralforecast")
-from _lightning import QUIET as TRAINER_QUIET
-from _lightning import silence_lightning
+from _shared import QUIET as TRAINER_QUIET
+from _shared import silence_lightning
 from neuralforecast import NeuralForecast
 from neuralforecast.models import NBEATS, PatchTST, TSMixer
 from neuralforecast.utils import AirPassengersPanel

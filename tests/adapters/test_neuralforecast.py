@@ -12,14 +12,14 @@ import torch
 from captum.attr import IntegratedGradients
 
 pytest.importorskip("neuralforecast")
-from _lightning import QUIET as TRAINER_QUIET
-from _lightning import silence_lightning
+from _shared import QUIET as TRAINER_QUIET
+from _shared import check_gag_and_lpm_on_the_tuple, silence_lightning
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import MQLoss
 from neuralforecast.models import LSTM, MLP, NHITS, TSMixer
 from neuralforecast.utils import AirPassengersPanel
 
-from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
+from captum_ts import HorizonActivationMap, explain_horizons
 from captum_ts.adapters.neuralforecast import adapt
 from captum_ts.attr.horizon._reference import horizon_norms_loop
 
@@ -112,20 +112,7 @@ def test_guided_absolute_grad_and_learned_mask_run_on_the_tuple_of_inputs(fitted
     nf, df, _ = fitted
     adapted = adapt(nf, df, model=0, step_size=24)
     target = adapted.target(0)
-    gag = GuidedAbsoluteGrad(adapted.forward_func).attribute(
-        adapted.inputs, target=target, nt_samples=4, generator=torch.Generator().manual_seed(0)
-    )
-    assert [a.shape for a in gag] == [x.shape for x in adapted.inputs]
-    assert all(bool((a >= 0).all()) and float(a.sum()) > 0 for a in gag)
-    lpm = LearnedPerturbationMask(adapted.forward_func).attribute(
-        adapted.inputs,
-        target=target,
-        epochs=3,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [a.shape for a in lpm] == [x.shape for x in adapted.inputs]
-    assert all(bool(((a >= 0) & (a <= 1)).all()) for a in lpm)
-    assert len(adapted.to_frame(lpm)) == sum(x.numel() for x in adapted.inputs)
+    check_gag_and_lpm_on_the_tuple(adapted, target)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])

@@ -15,12 +15,12 @@ from captum.attr import IntegratedGradients
 pytest.importorskip("pytorch_forecasting")
 import lightning.pytorch as pl
 import pandas as pd
-from _lightning import silence_lightning
+from _shared import check_gag_and_lpm_on_the_tuple, silence_lightning
 from pytorch_forecasting import DeepAR, NHiTS, TemporalFusionTransformer, TimeSeriesDataSet
 from pytorch_forecasting.data import GroupNormalizer
 from pytorch_forecasting.metrics import MAE, NormalDistributionLoss, QuantileLoss
 
-from captum_ts import GuidedAbsoluteGrad, HorizonActivationMap, LearnedPerturbationMask, explain_horizons
+from captum_ts import HorizonActivationMap, explain_horizons
 from captum_ts.adapters.pytorch_forecasting import adapt
 from captum_ts.attr.horizon._reference import horizon_norms_loop
 
@@ -164,24 +164,7 @@ def test_guided_absolute_grad_and_learned_mask_run_on_the_tuple_of_inputs(fitted
     models, _, test, _, _ = fitted
     adapted = adapt(models["tft"], test)
     target, args = adapted.target(0, quantile=0.5), adapted.additional_forward_args
-    gag = GuidedAbsoluteGrad(adapted.forward_func).attribute(
-        adapted.inputs,
-        target=target,
-        additional_forward_args=args,
-        nt_samples=4,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [a.shape for a in gag] == [x.shape for x in adapted.inputs]
-    assert all(bool((a >= 0).all()) and float(a.sum()) > 0 for a in gag)
-    lpm = LearnedPerturbationMask(adapted.forward_func).attribute(
-        adapted.inputs,
-        target=target,
-        additional_forward_args=args,
-        epochs=3,
-        generator=torch.Generator().manual_seed(0),
-    )
-    assert [a.shape for a in lpm] == [x.shape for x in adapted.inputs]
-    assert all(bool(((a >= 0) & (a <= 1)).all()) for a in lpm)
+    check_gag_and_lpm_on_the_tuple(adapted, target, args)
 
 
 @pytest.mark.parametrize("name", ["tft", "nhits"])
