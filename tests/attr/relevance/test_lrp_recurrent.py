@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from captum_ts import LRP
-from captum_ts.attr.relevance import rules
+from captum_ts.attr.relevance import recurrent, rules
 from captum_ts.attr.relevance.recurrent import unroll
 from captum_ts.models import GRUClassifier
 
@@ -168,3 +168,108 @@ def test_lstm_steps_from_the_modules_own_output_equal_the_recomputed_ones(cls, k
     for a, b in zip(given[3], recomputed[3]):
         for field in ("h", "total", "share", "keep", "signal"):
             torch.testing.assert_close(getattr(a, field), getattr(b, field), atol=1e-12, rtol=0)
+
+
+def _stab(z, eps):
+    return z + eps * torch.where(z >= 0, 1.0, -1.0).to(z.dtype)
+
+
+def _cell_by_steps(module, layer, d, seq, h, c, eps, r_seq=None, r_h=None, r_c=None):
+    """Arras et al.'s rules for one layer-direction, one step at a time: the forward keeps
+    every step's values, then (given ``r_seq``) relevance runs backwards. Returns the
+    output sequence, or ``R(seq)``."""
+    suffix = f"_l{layer}" + ("_reverse" if d else "")
+    w = {
+        n: getattr(module, n + suffix, None)
+        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    }
+    lstm, width = isinstance(module, nn.LSTM), module.hidden_size
+    saved, outs = [], []
+    for t in range(seq.shape[1]):
+        x = seq[:, t]
+        gx = x @ w["weight_ih"].T + (0 if w["bias_ih"] is None else w["bias_ih"])
+        gh = h @ w["weight_hh"].T + (0 if w["bias_hh"] is None else w["bias_hh"])
+        if lstm:
+            i, f, g_pre, o = (gx + gh).split(width, -1)
+            i, f, o = i.sigmoid(), f.sigmoid(), o.sigmoid()
+            c_new = f * c + i * g_pre.tanh()
+            m = o * c_new.tanh()
+            h_new = m if w["weight_hr"] is None else m @ w["weight_hr"].T
+            saved.append((x, h, c, i, f, g_pre, m, c_new, h_new))
+            c = c_new
+        else:
+            r, z = (gx + gh)[:, : 2 * width].sigmoid().split(width, -1)
+            a = gx[:, 2 * width :] + r * gh[:, 2 * width :]
+            h_new = (1 - z) * a.tanh() + z * h
+            saved.append((x, h, r, z, a, h_new))
+        h = h_new
+        outs.append(h)
+    if r_seq is None:
+        return torch.stack(outs, 1)
+    r_x = torch.zeros_like(seq)
+    for t in reversed(range(seq.shape[1])):
+        r_ht = r_seq[:, t] + r_h
+        if lstm:
+            x, h_prev, c_prev, i, f, g_pre, m, c_t, h_t = saved[t]
+            r_m = r_ht if w["weight_hr"] is None else m * ((r_ht / _stab(h_t, eps)) @ w["weight_hr"])
+            r_ct = r_m + r_c
+            r_c = f * c_prev / _stab(c_t, eps) * r_ct
+            r_signal = i * g_pre.tanh() / _stab(c_t, eps) * r_ct / _stab(g_pre, eps)
+            w_x, w_h, gate = w["weight_ih"][2 * width : 3 * width], w["weight_hh"][2 * width : 3 * width], 1
+        else:
+            x, h_prev, r, z, a, h_t = saved[t]
+            r_signal = (1 - z) * a.tanh() / _stab(h_t, eps) * r_ht / _stab(a, eps)
+            r_h_keep = z * h_prev / _stab(h_t, eps) * r_ht
+            w_x, w_h, gate = w["weight_ih"][2 * width :], w["weight_hh"][2 * width :], r
+        r_x[:, t] = x * (r_signal @ w_x)
+        r_h = h_prev * ((gate * r_signal) @ w_h) + (0 if lstm else r_h_keep)
+    return r_x
+
+
+def relevance_by_steps(module, x, hx, r_out, r_hn, r_cn, eps):
+    """The module's input relevance from the plain step-by-step rules above."""
+    dirs = 2 if module.bidirectional else 1
+    xb = x if module.batch_first else x.transpose(0, 1)
+    r_top = r_out if module.batch_first else r_out.transpose(0, 1)
+    h0, c0 = hx if isinstance(hx, tuple) else (hx, hx)  # a GRU has no c
+    inputs = [xb]
+    for layer in range(module.num_layers):  # forward, to know every layer's input sequence
+        outs = []
+        for d in range(dirs):
+            k = layer * dirs + d
+            seq = inputs[-1].flip(1) if d else inputs[-1]
+            out = _cell_by_steps(module, layer, d, seq, h0[k], c0[k], eps)
+            outs.append(out.flip(1) if d else out)
+        inputs.append(torch.cat(outs, -1))
+    for layer in reversed(range(module.num_layers)):
+        width, r_in = r_top.shape[-1] // dirs, 0
+        for d in range(dirs):
+            k = layer * dirs + d
+            seq = inputs[layer].flip(1) if d else inputs[layer]
+            r_seq = r_top[..., d * width : (d + 1) * width]
+            r_seq = r_seq.flip(1) if d else r_seq
+            r_c = r_cn[k] if isinstance(module, nn.LSTM) else 0
+            r_x = _cell_by_steps(module, layer, d, seq, h0[k], c0[k], eps, r_seq, r_hn[k], r_c)
+            r_in = r_in + (r_x.flip(1) if d else r_x)
+        r_top = r_in
+    return r_top if module.batch_first else r_top.transpose(0, 1)
+
+
+@pytest.mark.parametrize(("cls", "kw"), [*OPTIONS, (nn.LSTM, {"bias": False, "proj_size": 2})])
+@pytest.mark.parametrize("eps", [1e-6, 0.1])
+def test_relevance_equals_the_rules_applied_step_by_step(cls, kw, eps):
+    # the vectorised rule (fused states, all-steps products, one recurrence) against a plain per-step loop
+    torch.manual_seed(4)
+    module = cls(3, 5, **kw).double()
+    x = torch.randn(4, 7, 3, dtype=torch.float64)  # (B, T, F) with batch_first, (T, B, F) without
+    n_states, batch = module.num_layers * (2 if module.bidirectional else 1), 4 if module.batch_first else 7
+    h0 = torch.randn(n_states, batch, kw.get("proj_size") or 5, dtype=torch.float64)
+    hx = (h0, torch.randn(n_states, batch, 5, dtype=torch.float64)) if cls is nn.LSTM else h0
+    seq, _ = module(x, hx)
+    r_out = torch.randn_like(seq)
+    r_hn = torch.randn_like(h0)
+    r_cn = torch.randn_like(hx[1]) if cls is nn.LSTM else None
+    want = relevance_by_steps(module, x, hx, r_out, r_hn, r_cn, eps)
+    for given in (None, seq.detach()):  # recomputed top layer, and the module's own output
+        got = recurrent.relevance(module, x, hx, r_out, r_hn, r_cn, eps, given)
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
