@@ -84,10 +84,11 @@ def frozen_model(forward_func: Callable, mode: str | None = MODEL_MODE) -> Itera
     (``None`` leaves it). Everything is restored on exit, as by
     :func:`preserved_model_state`.
     """
-    with guarded_model(forward_func, mode) as module:
-        if module is not None:
-            for p in module.parameters():
-                p.requires_grad_(False)
+    module = find_module(forward_func)
+    if module is None:
+        yield None
+        return
+    with preserved_model_state(module, mode, freeze=True):
         yield module
 
 
@@ -97,7 +98,9 @@ def snapshot_parameters(module: nn.Module) -> list[torch.Tensor]:
 
 
 @contextmanager
-def preserved_model_state(module: nn.Module, mode: str | None = MODEL_MODE) -> Iterator[nn.Module]:
+def preserved_model_state(
+    module: nn.Module, mode: str | None = MODEL_MODE, freeze: bool = False
+) -> Iterator[nn.Module]:
     """Run a block that differentiates ``module``'s parameters and leave no trace.
 
     Unlike :func:`frozen_model` the parameters keep ``requires_grad``, so the block
@@ -106,7 +109,8 @@ def preserved_model_state(module: nn.Module, mode: str | None = MODEL_MODE) -> I
     also after an exception, every parameter's ``requires_grad`` flag and ``.grad``,
     every module's train/eval mode and every buffer's values (e.g. BatchNorm
     running statistics updated by a forward in train mode) are restored. The block
-    holds the model's lock (:func:`model_lock`).
+    holds the model's lock (:func:`model_lock`). ``freeze=True`` sets every
+    ``requires_grad`` to ``False`` inside the block (:func:`frozen_model`).
 
     >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2)).eval()
     >>> with preserved_model_state(net, mode="train"):
@@ -117,29 +121,34 @@ def preserved_model_state(module: nn.Module, mode: str | None = MODEL_MODE) -> I
     if mode not in ("eval", "train", None):
         raise ValueError(f"`model_mode` must be 'eval', 'train' or None, got {mode!r}.")
     with model_lock(module):
+        modules = list(module.modules())
         params = list(module.parameters())
         flags = [p.requires_grad for p in params]
         grads = [p.grad for p in params]
-        modules = list(module.modules())
-        modes = [(m, m.training) for m in modules]
+        modes = [m.training for m in modules]
         buffers = [
             (m, name, b, b.detach().clone())
             for m in modules
             for name, b in m._buffers.items()
             if b is not None
         ]
-        try:
-            if mode == "eval":
-                module.eval()
-            elif mode == "train":
-                module.train()
+        try:  # switch and restore only what differs: a model already in eval costs no module call
+            if (mode == "eval" and any(modes)) or (mode == "train" and not all(modes)):
+                module.train(mode == "train")
+            if freeze:
+                for p, flag in zip(params, flags):
+                    if flag:
+                        p.requires_grad_(False)
             yield module
         finally:
             for p, flag, grad in zip(params, flags, grads):
-                p.requires_grad_(flag)
-                p.grad = grad
-            for m, training in modes:
-                m.training = training
+                if p.requires_grad != flag:
+                    p.requires_grad_(flag)
+                if p.grad is not grad:
+                    p.grad = grad
+            for m, training in zip(modules, modes):
+                if m.training != training:
+                    m.training = training
             with torch.no_grad():
                 for m, name, b, saved in buffers:
                     b.copy_(saved)

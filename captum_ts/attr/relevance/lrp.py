@@ -131,6 +131,7 @@ class LRP(GradientAttribution):
                 output = check_graph(self.model(*leaves, *args))
             check_functional_ops(output, routed)
             selected = select_target(output, tgt)
+            _check_finite(selected)
             relevance = torch.autograd.grad(
                 selected, leaves, selected.detach(), allow_unused=True, materialize_grads=True
             )
@@ -143,3 +144,15 @@ class LRP(GradientAttribution):
 
     def has_convergence_delta(self) -> bool:
         return True
+
+
+def _check_finite(selected: Tensor) -> None:
+    """Refuse explained outputs that are NaN or infinite: no rule can split them, and the
+    propagation sends no relevance through non-finite ratios."""
+    bad = ~torch.isfinite(selected.detach())
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten().tolist()
+        raise ValueError(
+            f"the explained output is not finite for example(s) {rows[:10]}; LRP can only split a "
+            "finite output. Check the model on these inputs, or pass another `target`."
+        )

@@ -177,3 +177,30 @@ def test_threads_sharing_one_model_get_the_single_thread_answer():
         t.join()
     assert not errors
     assert len(results) == 4 and all(torch.equal(r, expected) for r in results)
+
+
+def test_non_finite_explained_output_is_refused_naming_the_examples():
+    class Log(nn.Module):
+        def forward(self, x):
+            return x.log()  # NaN for a negative input
+
+    lin = nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+    x = torch.ones(3, 4)
+    x[1, 0] = -1.0
+    with pytest.raises(ValueError, match=r"not finite for example\(s\) \[1\]"):
+        LRP(nn.Sequential(lin, Log()), rules={Log: rules.passthrough()}).attribute(x, target=0)
+
+
+def test_zero_denominators_send_no_relevance_under_lrp_zero():
+    # z+ on a non-negative input whose second output unit gets no positive contribution:
+    # z_k = 0 there, and relevance must come out finite, from the other unit only
+    lin = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.0]]))
+    x = torch.tensor([[0.0, 3.0]])
+    attr = LRP(lin, "zplus").attribute(x, target=0)
+    torch.testing.assert_close(attr, torch.tensor([[0.0, 6.0]]))
+    attr = LRP(lin, "zplus").attribute(x, target=1)  # z+ of unit 1 is 0: nothing to split
+    torch.testing.assert_close(attr, torch.zeros(1, 2))
