@@ -42,11 +42,14 @@ def stabilise(z: Tensor, eps: float) -> Tensor:
     return torch.copysign(z.new_full((), eps), z).add_(z) if eps else z
 
 
-def divide(relevance: Tensor, z: Tensor, eps: float) -> Tensor:
-    """``relevance / stab(z)``, 0 where the denominator is 0 (only possible for ``eps = 0``)."""
+def divide(relevance: Tensor, z: Tensor, eps: float, reuse: bool = False) -> Tensor:
+    """``relevance / stab(z)``, 0 where the denominator is 0 (only possible for ``eps = 0``);
+    ``reuse=True`` may write the result into ``z`` (a temporary of the caller's)."""
     if eps:
         stab = stabilise(z, eps)
         return torch.div(relevance, stab, out=stab) if stab.shape == relevance.shape else relevance / stab
+    if reuse and z.shape == relevance.shape and z.dtype == relevance.dtype:
+        return _zero_where_not_finite(torch.div(relevance, z, out=z))
     return _zero_where_not_finite(relevance / z)
 
 
@@ -120,12 +123,17 @@ def _term_relevance(form: LinearForm, parts: list, relevance: Tensor, eps: float
             )
         ]
     z = _sum([form.fn(xp, w, b) for xp, w, b in parts])
-    s = divide(relevance, z, eps)
-    r = _sum([xp * form.transpose(s, xp, w) for xp, w, _ in parts])
+    s = divide(relevance, z, eps, reuse=True)
+    r = _sum([_times(form.transpose(s, xp, w), xp) for xp, w, _ in parts])
     if len(parts) < n:  # stacked: sum the parts' blocks
         dim = form.stack_dim % r.dim()
         r = r.unflatten(dim, (n, -1)).sum(dim)
     return r
+
+
+def _times(back: Tensor, x: Tensor) -> Tensor:
+    """``x * back``, in place in ``back`` (a fresh result of a layer's transpose) where the shapes allow."""
+    return back.mul_(x) if back.shape == x.shape and back.dtype == x.dtype else x * back
 
 
 def _sum(tensors: list[Tensor]) -> Tensor:
@@ -137,7 +145,7 @@ def plain_relevance(rule: Rule, form: LinearForm, output: Tensor, x: Tensor, rel
     by the layer's transpose, or through its recorded graph ``x -> output``."""
     s = divide(relevance, output.detach(), rule.epsilon)
     if form.transpose is not None:
-        return x.detach() * form.transpose(s, x, form.weight)
+        return _times(form.transpose(s, x, form.weight), x.detach())
     (grad,) = torch.autograd.grad(output, x, s)
     return x.detach() * grad
 
