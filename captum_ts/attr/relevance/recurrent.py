@@ -1,10 +1,10 @@
 """LRP through ``nn.LSTM`` and ``nn.GRU`` (Arras, Montavon, Müller, Samek 2017).
 
 The fused module is unrolled from its weights (every layer, both directions,
-``batch_first``, ``proj_size``), vectorised over the batch; an LSTM takes its hidden
-states from the fused kernel and rebuilds every gate from them in one product. Relevance then runs the
-recurrence backwards: products of a gate and a signal send all relevance to the
-signal, sums split it by LRP-epsilon in proportion to each summand.
+``batch_first``, ``proj_size``), time-major and vectorised over the batch: the hidden
+states come from the fused kernel and the gates of all steps from a few products.
+Relevance then runs the recurrence backwards: products of a gate and a signal send all
+relevance to the signal, sums split it by LRP-epsilon in proportion to each summand.
 
 * LSTM: ``c_t = f c_{t-1} + i g`` splits ``R(c_t)`` between ``c_{t-1}`` and ``g``;
   ``h_t = o tanh(c_t)`` (and the projection ``W_hr``) sends ``R(h_t)`` to ``c_t``;
@@ -13,8 +13,9 @@ signal, sums split it by LRP-epsilon in proportion to each summand.
   ``n = tanh(W_n x_t + b_in + r (U_n h_{t-1} + b_hn))`` between ``x_t`` and ``h_{t-1}``.
 
 Biases and the initial state absorb their share. Step ``t`` needs the relevance of
-step ``t + 1``, so both passes loop over time steps (inherent to a recurrence); the
-input-side products are done for all steps at once.
+step ``t + 1``, so that recurrence (four operations a step, the same for both layers)
+and an LSTM's cell state (one a step) loop over time; everything else is done for
+all steps at once.
 """
 
 from __future__ import annotations
