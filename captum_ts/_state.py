@@ -65,13 +65,15 @@ def model_lock(module: nn.Module) -> threading.RLock:
 
 
 @contextmanager
-def guarded_model(forward_func: Callable, mode: str | None = MODEL_MODE) -> Iterator[nn.Module | None]:
+def guarded_model(
+    forward_func: Callable, mode: str | None = MODEL_MODE, freeze: bool = False
+) -> Iterator[nn.Module | None]:
     """Hold the model behind ``forward_func`` for a block that needs no parameter
     gradients of its own (metrics, input-gradient methods): its lock, ``mode`` and, on
     exit, everything restored as by :func:`preserved_model_state`. A plain function
     with no module behind it runs as it is."""
     module = find_module(forward_func)
-    with preserved_model_state(module, mode) if module is not None else nullcontext():
+    with preserved_model_state(module, mode, freeze) if module is not None else nullcontext():
         yield module
 
 
@@ -84,11 +86,7 @@ def frozen_model(forward_func: Callable, mode: str | None = MODEL_MODE) -> Itera
     (``None`` leaves it). Everything is restored on exit, as by
     :func:`preserved_model_state`.
     """
-    module = find_module(forward_func)
-    if module is None:
-        yield None
-        return
-    with preserved_model_state(module, mode, freeze=True):
+    with guarded_model(forward_func, mode, freeze=True) as module:
         yield module
 
 

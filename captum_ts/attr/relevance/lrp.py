@@ -46,7 +46,8 @@ class LRP(GradientAttribution):
       ``Flatten``, ``nn.LSTM`` and ``nn.GRU`` (Arras et al. 2017) have rules;
     * a layer with no rule, or an operation in ``forward`` that no rule covers
       (``x.mean(-1)``, ``amax``, ``a + b``, matmul), is refused with an error that
-      names it, instead of being propagated wrongly;
+      names it, instead of being propagated wrongly, and so is an explained output that
+      is NaN or infinite;
     * the model runs in eval mode during the call and is left as it was.
 
     Args:
