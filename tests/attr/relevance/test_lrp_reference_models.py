@@ -103,10 +103,22 @@ def test_low_precision_models_get_finite_relevance_in_their_dtype(dtype, method)
     assert float((low.float() - ref).abs().max()) <= 0.05 * float(ref.abs().max())
 
 
+class LSTMLastStep(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(2, 4, batch_first=True), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: GRUClassifier(2, 2, hidden_size=4), LSTMLastStep], ids=["GRU", "LSTM"]
+)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_low_precision_recurrent_model_gets_finite_relevance(dtype):
+def test_low_precision_recurrent_model_gets_finite_relevance(dtype, make):
     torch.manual_seed(3)
-    model = GRUClassifier(2, 2, hidden_size=4).eval().to(dtype)
+    model = make().eval().to(dtype)
     x = torch.randn(3, 6, 2).to(dtype)
     low = LRP(model).attribute(x, target=1)
     ref = LRP(model.float()).attribute(x.float(), target=1)  # the same (rounded) weights in float32
