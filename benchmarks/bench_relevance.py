@@ -18,6 +18,7 @@ refuses them.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ from captum.attr._utils.lrp_rules import EpsilonRule
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import compare, table
+from harness import paired_ratios, rounds_of, table
 
 from captum_ts import LRP, DeepTaylor
 from captum_ts.models import GRUClassifier
@@ -39,7 +40,7 @@ except ImportError:  # optional: the zennit columns are left out
     zennit = None
 
 B, T, F = 32, 128, 3  # B: --batch
-ROUNDS = 21
+ROUNDS = 31
 NA = float("nan")
 
 
@@ -204,16 +205,19 @@ def main() -> None:
         contenders[(name, "floor", "")] = floor_fn
         contenders |= {(name, method, who): fn for (method, who), fn in runs.items()}
     for clock_name, clock in (("wall time", time.perf_counter), ("CPU time", time.process_time)):
-        t = compare(contenders, rounds=ROUNDS, clock=clock)
+        times = rounds_of(contenders, rounds=ROUNDS, clock=clock)
         rows = []
         for name, (runs, _) in all_cases.items():
-            base = t[(name, "floor", "")]
+            base = (name, "floor", "")
+            ratio = paired_ratios({k: t for k, t in times.items() if k[0] == name}, base)
+            floor_ms = f"{statistics.median(times[base]) * 1e3:.2f}"
             for method in dict.fromkeys(m for m, _ in runs):
-                ours, captum, zen = (t.get((name, method, who), NA) for who in ("ours", "captum", "zennit"))
-                rows.append(
-                    [name, method, ours / base, captum / base, zen / base, ours / captum, f"{base * 1e3:.2f}"]
-                )
-        print(f"\nB={B}, T={T}, F={F}, 1 thread; {clock_name}, median of {ROUNDS} interleaved rounds")
+                ours, captum, zen = (ratio.get((name, method, w), NA) for w in ("ours", "captum", "zennit"))
+                rows.append([name, method, ours, captum, zen, ours / captum, floor_ms])
+        print(
+            f"\nB={B}, T={T}, F={F}, 1 thread; {clock_name}, median over {ROUNDS} interleaved rounds of each "
+            "round's ratio to the floor"
+        )
         header = [
             "model",
             "method",

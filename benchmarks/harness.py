@@ -1,7 +1,8 @@
 """Side-by-side timing for the benchmark scripts.
 
 ``compare`` runs every contender in turn, round after round (interleaved, so a
-noisy neighbour slows all of them alike), and reports medians. ``peak_memory``
+noisy neighbour slows all of them alike), and reports medians; ``paired_ratios``
+turns the rounds of ``rounds_of`` into per-round ratios to one contender. ``peak_memory``
 measures the peak bytes torch allocates during a call: CUDA's allocator statistics
 on a GPU, the profiler's memory events on CPU.
 """
@@ -29,6 +30,26 @@ def compare(
     ``clock=time.process_time`` measures this process's CPU time instead of wall
     time: with one thread it is far less sensitive to other jobs on a shared machine.
     """
+    times = rounds_of(contenders, rounds, warmup, clock)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def paired_ratios(times: Mapping[str, list[float]], base: str) -> dict[str, float]:
+    """Median over rounds of each contender's time over ``base``'s time in the same round:
+    a slow phase of the machine that spans a round cancels, where a ratio of medians keeps it."""
+    ref = times[base]
+    return {
+        name: statistics.median(a / b for a, b in zip(ts, ref, strict=True)) for name, ts in times.items()
+    }
+
+
+def rounds_of(
+    contenders: Mapping[str, Callable[[], object]],
+    rounds: int = 7,
+    warmup: int = 1,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, list[float]]:
+    """Every round's time in seconds of each contender, run in turn round after round."""
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
@@ -38,7 +59,7 @@ def compare(
             start = clock()
             fn()
             times[name].append(clock() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
 
 
 def peak_memory(fn: Callable[[], object], device: str = "cpu") -> int:
