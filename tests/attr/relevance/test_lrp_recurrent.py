@@ -256,13 +256,14 @@ def relevance_by_steps(module, x, hx, r_out, r_hn, r_cn, eps):
 
 
 @pytest.mark.parametrize(("cls", "kw"), [*OPTIONS, (nn.LSTM, {"bias": False, "proj_size": 2})])
-@pytest.mark.parametrize("eps", [1e-6, 0.1])
-def test_relevance_equals_the_rules_applied_step_by_step(cls, kw, eps):
+@pytest.mark.parametrize(("eps", "shape"), [(1e-6, (4, 7)), (0.1, (4, 7)), (1e-6, (1, 1)), (1e-6, (3, 1))])
+def test_relevance_equals_the_rules_applied_step_by_step(cls, kw, eps, shape):
     # the vectorised rule (fused states, all-steps products, one recurrence) against a plain per-step loop
     torch.manual_seed(4)
     module = cls(3, 5, **kw).double()
-    x = torch.randn(4, 7, 3, dtype=torch.float64)  # (B, T, F) with batch_first, (T, B, F) without
-    n_states, batch = module.num_layers * (2 if module.bidirectional else 1), 4 if module.batch_first else 7
+    x = torch.randn(*shape, 3, dtype=torch.float64)  # (B, T, F) with batch_first, (T, B, F) without
+    n_states = module.num_layers * (2 if module.bidirectional else 1)
+    batch = shape[0 if module.batch_first else 1]
     h0 = torch.randn(n_states, batch, kw.get("proj_size") or 5, dtype=torch.float64)
     hx = (h0, torch.randn(n_states, batch, 5, dtype=torch.float64)) if cls is nn.LSTM else h0
     seq, _ = module(x, hx)
